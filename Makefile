@@ -1,0 +1,48 @@
+# Two commands do all set-up: `make dev` serves the API locally, `make test` runs every test.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTHON313 := $(shell command -v python3.13 2>/dev/null)
+export AWS_DEFAULT_REGION ?= eu-west-1
+export SAM_CLI_TELEMETRY := 0
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: dev test install lint template-checks unit build bench clean
+
+$(VENV)/.installed: requirements-dev.txt
+	@if [ -z "$(PYTHON313)" ]; then \
+	  echo "python3.13 is needed: install it (pyenv install 3.13, or your OS's python3.13 package) and retry."; \
+	  exit 1; fi
+	$(PYTHON313) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+install: $(VENV)/.installed
+
+dev: install
+	$(PY) -m devserver
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+template-checks: install
+	sam validate --lint
+	cfn-lint template.yaml
+	sam build --no-cached
+
+unit: install
+	$(PY) -m pytest tests
+
+test: install lint template-checks
+	$(PY) -m pytest tests -n 2
+
+build: install
+	sam build
+
+bench: install
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .aws-sam

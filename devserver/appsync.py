@@ -1,0 +1,189 @@
+"""An AppSync stand-in: validates requests against schema.graphql, builds the resolver event AppSync
+sends (whole context, as resolvers/invoke.js passes it), invokes the function and answers in AppSync's shape."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import (
+    FieldNode,
+    GraphQLError,
+    GraphQLResolveInfo,
+    GraphQLSchema,
+    build_schema,
+    default_field_resolver,
+    execute,
+    parse,
+    print_ast,
+    validate,
+)
+from graphql.language import OperationDefinitionNode
+
+from devserver.lambdas import FunctionError, LocalFunction
+
+# AppSync's own scalars and directives: declared here for graphql-core, never deployed.
+APPSYNC_PRELUDE = """
+scalar AWSDate
+scalar AWSTime
+scalar AWSDateTime
+scalar AWSTimestamp
+scalar AWSEmail
+scalar AWSJSON
+scalar AWSURL
+scalar AWSPhone
+scalar AWSIPAddress
+directive @aws_iam on FIELD_DEFINITION | OBJECT
+directive @aws_api_key on FIELD_DEFINITION | OBJECT
+directive @aws_oidc on FIELD_DEFINITION | OBJECT
+directive @aws_lambda on FIELD_DEFINITION | OBJECT
+directive @aws_cognito_user_pools(cognito_groups: [String]) on FIELD_DEFINITION | OBJECT
+directive @aws_auth(cognito_groups: [String]) on FIELD_DEFINITION
+directive @aws_subscribe(mutations: [String]) on FIELD_DEFINITION
+"""
+
+
+class ResolverError(Exception):
+    """A typed error from a resolver, as util.error() in resolvers/invoke.js raises it."""
+
+    def __init__(self, message: str, error_type: str, error_info: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.error_type = error_type
+        self.error_info = error_info
+
+
+@dataclass
+class RequestContext:
+    identity: dict[str, Any] | None
+    headers: dict[str, str]
+    variables: dict[str, Any]
+
+
+def load_schema(sdl: str) -> GraphQLSchema:
+    return build_schema(APPSYNC_PRELUDE + sdl)
+
+
+def _selection_set(field_nodes: list[FieldNode]) -> tuple[list[str], str]:
+    paths: list[str] = []
+
+    def walk(node: FieldNode, prefix: str) -> None:
+        for child in node.selection_set.selections if node.selection_set else []:
+            if isinstance(child, FieldNode):
+                path = f"{prefix}{child.name.value}"
+                paths.append(path)
+                walk(child, f"{path}/")
+
+    for node in field_nodes:
+        walk(node, "")
+    graphql = "\n".join(print_ast(n.selection_set) for n in field_nodes if n.selection_set)
+    return paths, graphql
+
+
+class AppSyncStandIn:
+    def __init__(self, schema: GraphQLSchema, resolvers: dict[tuple[str, str], LocalFunction], limits: dict[str, int]):
+        self.schema = schema
+        self.resolvers = resolvers
+        self.depth_limit = limits.get("QueryDepthLimit", 0)
+        self.resolver_limit = limits.get("ResolverCountLimit", 0)
+
+    def _resolve(self, source: Any, info: GraphQLResolveInfo, **arguments: Any) -> Any:
+        function = self.resolvers.get((info.parent_type.name, info.field_name))
+        if function is None:
+            return default_field_resolver(source, info, **arguments)
+        context: RequestContext = info.context
+        selection_list, selection_graphql = _selection_set(list(info.field_nodes))
+        event = {
+            "arguments": arguments,
+            "identity": context.identity,
+            "source": source,
+            "request": {"headers": context.headers, "domainName": None},
+            "info": {
+                "fieldName": info.field_name,
+                "parentTypeName": info.parent_type.name,
+                "variables": context.variables,
+                "selectionSetList": selection_list,
+                "selectionSetGraphQL": selection_graphql,
+            },
+            "prev": None,
+            "stash": {},
+        }
+        try:
+            answer = function.invoke(event)
+        except FunctionError as error:
+            raise ResolverError("An internal error occurred", "InternalFailure") from error
+        if isinstance(answer, dict) and answer.get("error"):
+            problem = answer["error"]
+            raise ResolverError(problem.get("message", ""), problem.get("type", "Error"), problem.get("info"))
+        return answer.get("data") if isinstance(answer, dict) else None
+
+    def execute(self, body: dict[str, Any], context: RequestContext) -> dict[str, Any]:
+        query = body.get("query")
+        if not isinstance(query, str) or not query.strip():
+            return {"errors": [{"errorType": "MalformedHttpRequestException", "message": "The request has no query"}]}
+        variables = body.get("variables") or {}
+        if not isinstance(variables, dict):
+            return {
+                "errors": [{"errorType": "MalformedHttpRequestException", "message": "variables must be an object"}]
+            }
+        try:
+            document = parse(query)
+        except GraphQLError as error:
+            return {"errors": [_format(error, "ParseError")]}
+        problems = validate(self.schema, document) or self._limits(document, body.get("operationName"))
+        if problems:
+            return {"data": None, "errors": [_format(p, "ValidationError") for p in problems]}
+        context.variables = variables
+        result = execute(
+            self.schema,
+            document,
+            variable_values=variables,
+            operation_name=body.get("operationName"),
+            context_value=context,
+            field_resolver=self._resolve,
+        )
+        answer: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            answer["errors"] = [
+                _format(e, "ValidationError" if result.data is None and e.path is None else None) for e in result.errors
+            ]
+        return answer
+
+    def _limits(self, document: Any, operation_name: str | None) -> list[GraphQLError]:
+        """AppSync's QueryDepthLimit and ResolverCountLimit, as template.yaml sets them."""
+        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+        problems: list[GraphQLError] = []
+        for operation in operations:
+            if operation_name and operation.name and operation.name.value != operation_name:
+                continue
+            depth = _depth(operation.selection_set)
+            if self.depth_limit and depth > self.depth_limit:
+                problems.append(GraphQLError(f"Query depth {depth} exceeds the limit of {self.depth_limit}"))
+        return problems
+
+
+def _depth(selection_set: Any, level: int = 0) -> int:
+    if selection_set is None:
+        return level
+    deepest = level
+    for selection in selection_set.selections:
+        deepest = max(deepest, _depth(getattr(selection, "selection_set", None), level + 1))
+    return deepest
+
+
+def _format(error: GraphQLError, default_type: str | None) -> dict[str, Any]:
+    original = error.original_error
+    if isinstance(original, ResolverError):
+        error_type, info, message = original.error_type, original.error_info, original.message
+    elif original is not None:
+        error_type, info, message = "InternalFailure", None, "An internal error occurred"
+    else:
+        error_type, info, message = default_type or "ValidationError", None, error.message
+    return {
+        "path": error.path,
+        "data": None,
+        "errorType": error_type,
+        "errorInfo": info,
+        "locations": [{"line": loc.line, "column": loc.column, "sourceName": None} for loc in error.locations or []],
+        "message": message,
+    }

@@ -1,0 +1,84 @@
+"""The embedded AWS: moto in-process, provisioned from template.yaml."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from devserver.stack import REGION, Stack
+
+_request_lock = threading.RLock()
+
+
+def _serialise_moto_requests() -> None:
+    """moto's backends are not thread-safe; DynamoDB applies each request atomically. Holding a lock
+    per request gives the same guarantee while calls from concurrent invocations still interleave."""
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    if getattr(BotocoreStubber.process_request, "_serialised", False):
+        return
+    original: Callable[..., Any] = BotocoreStubber.process_request
+
+    def process_request(self: BotocoreStubber, request: Any) -> Any:
+        with _request_lock:
+            return original(self, request)
+
+    process_request._serialised = True  # type: ignore[attr-defined]
+    BotocoreStubber.process_request = process_request  # type: ignore[method-assign]
+
+
+def fake_credentials() -> None:
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+    }.items():
+        os.environ[key] = value
+
+
+def start_moto() -> Any:
+    """Start moto for this process; returns the mock so the caller may stop it."""
+    fake_credentials()
+    from moto import mock_aws
+
+    _serialise_moto_requests()
+    mock = mock_aws()
+    mock.start()
+    return mock
+
+
+def provision(stack: Stack) -> None:
+    """Create what the template declares and the functions use: tables (with TTL), queues, buses, mail."""
+    import boto3
+
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    for logical_id, props in stack.of_type("AWS::DynamoDB::Table").items():
+        props = stack.resolve(props)
+        request: dict[str, Any] = {
+            "TableName": logical_id,
+            "AttributeDefinitions": props["AttributeDefinitions"],
+            "KeySchema": props["KeySchema"],
+            "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+        }
+        if props.get("GlobalSecondaryIndexes"):
+            request["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+        dynamodb.create_table(**request)
+        ttl = props.get("TimeToLiveSpecification")
+        if ttl and ttl.get("Enabled"):
+            dynamodb.update_time_to_live(TableName=logical_id, TimeToLiveSpecification=ttl)
+
+    sqs = boto3.client("sqs", region_name=REGION)
+    for logical_id in stack.of_type("AWS::SQS::Queue"):
+        sqs.create_queue(QueueName=logical_id)
+
+    events = boto3.client("events", region_name=REGION)
+    for logical_id in stack.of_type("AWS::Events::EventBus"):
+        events.create_event_bus(Name=logical_id)
+
+    ses = boto3.client("ses", region_name=REGION)
+    for props in stack.of_type("AWS::SES::Template").values():
+        ses.create_template(Template=stack.resolve(props["Template"]))

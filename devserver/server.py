@@ -1,0 +1,195 @@
+"""The local API: GraphQL as AppSync serves it, plus `/_local/` endpoints that stand in for the AWS consoles.
+
+See ../shared/CONTRACT.md (the interface) and docs/local.md (what it adds).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from devserver import aws, tokens
+from devserver.stack import Stack
+
+MAX_BODY_BYTES = 1_000_000  # AppSync's request size limit is 1 MB (docs/local.md)
+
+
+class LocalReferrals:
+    """The stack as it runs on one machine: moto provisioned from template.yaml, and the functions."""
+
+    def __init__(self, config_path: str | None = None) -> None:
+        parameters = {}
+        if config_path:
+            parameters["SitesConfig"] = Path(config_path).read_text()
+        self.stack = Stack(parameters)
+        self.mock = aws.start_moto()
+        os.environ.update(self.stack.environment())
+        os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "false")
+        for layer in self.stack.layer_dirs():
+            if str(layer) not in sys.path:
+                sys.path.insert(0, str(layer))
+        aws.provision(self.stack)
+
+        from devserver.appsync import AppSyncStandIn, load_schema
+        from devserver.lambdas import LocalFunction
+
+        self.functions = {name: LocalFunction(spec) for name, spec in self.stack.functions().items()}
+        api = self.stack.api_settings()
+        self.appsync = AppSyncStandIn(
+            load_schema(self.stack.schema_path().read_text()),
+            {key: self.functions[name] for key, name in self.stack.resolvers().items()},
+            {k: int(api.get(k, 0)) for k in ("QueryDepthLimit", "ResolverCountLimit")},
+        )
+
+    def stop(self) -> None:
+        self.mock.stop()
+
+    def describe_functions(self) -> list[dict[str, Any]]:
+        return [
+            {"logicalId": name, "events": [e.describe() for e in fn.spec.events]} for name, fn in self.functions.items()
+        ]
+
+
+class Handler(BaseHTTPRequestHandler):
+    server_version = "ReferralsLocal/1"
+    local: LocalReferrals  # set on the class by serve()
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+        if os.environ.get("REFERRALS_ACCESS_LOG"):
+            super().log_message(format, *args)
+
+    def _send(self, status: int, body: Any, content_type: str = "application/json") -> None:
+        data = body if isinstance(body, bytes) else json.dumps(body, default=str).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _body(self) -> tuple[Any, str | None]:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY_BYTES:
+            return None, "The request is larger than 1 MB"
+        raw = self.rfile.read(length) if length else b""
+        try:
+            return (json.loads(raw) if raw else {}), None
+        except ValueError:
+            return None, "The body is not valid JSON"
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if path == "/_local/health":
+            return self._send(200, {"status": "ok"})
+        if path == "/_local/functions":
+            return self._send(200, self.local.describe_functions())
+        self._send(404, {"message": f"No route for GET {path}"})
+
+    def do_POST(self) -> None:
+        path = self.path.split("?", 1)[0]
+        body, problem = self._body()
+        if path == "/graphql":
+            return self._graphql(body, problem)
+        if problem:
+            return self._send(400, {"message": problem})
+        invoke = re.fullmatch(r"/_local/invoke/([A-Za-z0-9]+)", path)
+        if invoke:
+            return self._invoke(invoke.group(1), body)
+        if path == "/_local/token":
+            return self._token(body)
+        self._send(404, {"message": f"No route for POST {path}"})
+
+    def _graphql(self, body: Any, problem: str | None) -> None:
+        from devserver.appsync import RequestContext
+
+        try:
+            claims = tokens.verify(self.headers.get("Authorization"))
+        except tokens.InvalidToken:
+            return self._send(
+                401,
+                {
+                    "errors": [
+                        {"errorType": "UnauthorizedException", "message": "You are not authorized to make this call."}
+                    ]
+                },
+            )
+        if problem:
+            return self._send(400, {"errors": [{"errorType": "MalformedHttpRequestException", "message": problem}]})
+        if isinstance(body, list):
+            return self._send(
+                400,
+                {
+                    "errors": [
+                        {"errorType": "MalformedHttpRequestException", "message": "Send one operation per request"}
+                    ]
+                },
+            )
+        if not isinstance(body, dict):
+            return self._send(
+                400,
+                {
+                    "errors": [
+                        {"errorType": "MalformedHttpRequestException", "message": "The body must be a JSON object"}
+                    ]
+                },
+            )
+        identity = {
+            "sub": claims["sub"],
+            "issuer": claims.get("iss", tokens.ISSUER),
+            "username": claims.get("cognito:username", claims["sub"]),
+            "claims": claims,
+            "sourceIp": [self.client_address[0]],
+            "defaultAuthStrategy": "ALLOW",
+            "groups": claims.get("cognito:groups"),
+        }
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        self._send(200, self.local.appsync.execute(body, RequestContext(identity, headers, {})))
+
+    def _invoke(self, name: str, event: Any) -> None:
+        from devserver.lambdas import FunctionError
+
+        function = self.local.functions.get(name)
+        if function is None:
+            return self._send(404, {"message": f"No function {name} in template.yaml"})
+        try:
+            self._send(200, function.invoke(event))
+        except FunctionError as error:
+            self._send(502, {"errorType": error.error_type, "errorMessage": error.error_message})
+
+    def _token(self, body: Any) -> None:
+        """Mint a local token (a convenience of the stand-in; Cognito issues them on AWS)."""
+        if not isinstance(body, dict) or not isinstance(body.get("sub"), str) or not isinstance(body.get("email"), str):
+            return self._send(400, {"message": "Give sub and email (and optionally site)"})
+        self._send(200, {"token": tokens.mint(body["sub"], body["email"], body.get("site"))})
+
+
+def serve(port: int, config_path: str | None = None, ready: threading.Event | None = None) -> ThreadingHTTPServer:
+    local = LocalReferrals(config_path)
+    handler = type("BoundHandler", (Handler,), {"local": local})
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    server.daemon_threads = True
+    if ready:
+        ready.set()
+    return server
+
+
+def main() -> None:
+    port = int(os.environ.get("PORT", "4000"))
+    server = serve(port, os.environ.get("REFERRALS_CONFIG"))
+    print(f"Referrals local API: http://127.0.0.1:{server.server_address[1]}/graphql", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()

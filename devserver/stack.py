@@ -1,0 +1,208 @@
+"""Reads template.yaml: the resources, functions, events and environment the local stand-in recreates."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "template.yaml"
+ACCOUNT = "123456789012"
+REGION = "eu-west-1"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short-form tags turned into their long form."""
+
+
+def _tag(loader: _CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    if suffix == "Ref":
+        return {"Ref": value}
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {f"Fn::{suffix}": value}
+
+
+_CfnLoader.add_multi_constructor("!", _tag)
+
+
+@dataclass(frozen=True)
+class FunctionEvent:
+    type: str
+    expression: str | None = None
+    pattern: dict[str, Any] | None = None
+    input: str | None = None
+    bus: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        described: dict[str, Any] = {"type": self.type}
+        if self.expression is not None:
+            described["expression"] = self.expression
+        if self.pattern is not None:
+            described["pattern"] = self.pattern
+        return described
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    logical_id: str
+    code_dir: Path
+    module: str
+    handler: str
+    environment: dict[str, str]
+    memory_mb: int
+    timeout_s: int
+    events: list[FunctionEvent] = field(default_factory=list)
+    dead_letter_queue: str | None = None
+
+
+class Stack:
+    """template.yaml, with intrinsic functions resolved to local names (a resource's name is its logical id)."""
+
+    def __init__(self, parameters: dict[str, str] | None = None, path: Path = TEMPLATE) -> None:
+        self.document: dict[str, Any] = yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+        self.resources: dict[str, Any] = self.document["Resources"]
+        defaults = {k: str(v.get("Default", "")) for k, v in self.document.get("Parameters", {}).items()}
+        self.parameters = {**defaults, **(parameters or {})}
+
+    def of_type(self, kind: str) -> dict[str, dict[str, Any]]:
+        return {k: v.get("Properties", {}) for k, v in self.resources.items() if v["Type"] == kind}
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, dict) and len(value) == 1:
+            ((key, arg),) = value.items()
+            if key == "Ref":
+                return self._ref(arg)
+            if key == "Fn::GetAtt":
+                return self._get_att(*arg)
+            if key == "Fn::Sub":
+                return re.sub(r"\$\{([^}]+)\}", lambda m: str(self._sub_name(m.group(1))), arg)
+            if key == "Fn::If":
+                condition, when_true, when_false = arg
+                return self.resolve(when_true if self._condition(condition) else when_false)
+            if key == "Fn::Join":
+                separator, parts = arg
+                return separator.join(str(self.resolve(p)) for p in parts)
+        if isinstance(value, dict):
+            return {k: self.resolve(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        return value
+
+    def _condition(self, name: str) -> bool:
+        definition = self.document.get("Conditions", {})[name]
+        left, right = definition["Fn::Equals"]
+        return bool(self.resolve(left) == self.resolve(right))
+
+    def _ref(self, name: str) -> str:
+        if name in self.parameters:
+            return self.parameters[name]
+        pseudo = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws", "AWS::StackName": "local"}
+        if name in pseudo:
+            return pseudo[name]
+        if self.resources.get(name, {}).get("Type") == "AWS::SQS::Queue":
+            return f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}"
+        return name
+
+    def _get_att(self, name: str, attribute: str) -> str:
+        kind = self.resources[name]["Type"]
+        if attribute == "Arn":
+            service = {
+                "AWS::SQS::Queue": "sqs",
+                "AWS::Serverless::Function": "lambda",
+                "AWS::Events::EventBus": "events",
+            }
+            prefix = service.get(kind, "dynamodb")
+            resource = {"sqs": name, "lambda": f"function:{name}", "events": f"event-bus/{name}"}.get(
+                prefix, f"table/{name}"
+            )
+            return f"arn:aws:{prefix}:{REGION}:{ACCOUNT}:{resource}"
+        return name
+
+    def _sub_name(self, expression: str) -> str:
+        if "." in expression:
+            return self._get_att(*expression.split(".", 1))
+        return self._ref(expression)
+
+    # ---- what the stand-in needs ----
+
+    def functions(self) -> dict[str, FunctionSpec]:
+        globals_ = self.document.get("Globals", {}).get("Function", {})
+        shared_env = self.resolve(globals_.get("Environment", {}).get("Variables", {}))
+        found: dict[str, FunctionSpec] = {}
+        for logical_id, props in self.of_type("AWS::Serverless::Function").items():
+            module, handler = props["Handler"].rsplit(".", 1)
+            env = {**shared_env, **self.resolve(props.get("Environment", {}).get("Variables", {}))}
+            dlq = props.get("DeadLetterQueue")
+            found[logical_id] = FunctionSpec(
+                logical_id=logical_id,
+                code_dir=ROOT / props["CodeUri"],
+                module=module,
+                handler=handler,
+                environment={k: str(v) for k, v in env.items()},
+                memory_mb=int(props.get("MemorySize", globals_.get("MemorySize", 128))),
+                timeout_s=int(props.get("Timeout", globals_.get("Timeout", 3))),
+                events=[self._event(e) for e in (props.get("Events") or {}).values()],
+                dead_letter_queue=self.resolve(dlq["TargetArn"]) if dlq else None,
+            )
+        return found
+
+    def _event(self, event: dict[str, Any]) -> FunctionEvent:
+        kind = event["Type"]
+        props = self.resolve(event.get("Properties", {}))
+        if kind == "Schedule":
+            return FunctionEvent(kind, expression=props["Schedule"], input=props.get("Input"))
+        if kind == "ScheduleV2":
+            return FunctionEvent(kind, expression=props["ScheduleExpression"], input=props.get("Input"))
+        if kind in {"EventBridgeRule", "CloudWatchEvent"}:
+            return FunctionEvent(kind, pattern=props["Pattern"], bus=props.get("EventBusName"))
+        return FunctionEvent(kind)
+
+    def layer_dirs(self) -> list[Path]:
+        return [ROOT / p["ContentUri"] for p in self.of_type("AWS::Serverless::LayerVersion").values()]
+
+    def environment(self) -> dict[str, str]:
+        """All functions' variables; they must agree, since locally they share one process."""
+        merged: dict[str, str] = {}
+        for spec in self.functions().values():
+            for key, value in spec.environment.items():
+                if merged.get(key, value) != value:
+                    raise ValueError(f"functions disagree on {key}; the local stand-in shares one environment")
+                merged[key] = value
+        return merged
+
+    def resolvers(self) -> dict[tuple[str, str], str]:
+        """(type, field) -> the function logical id its data source invokes."""
+        sources = self.of_type("AWS::AppSync::DataSource")
+        by_name = {self.resolve(p["Name"]): p for p in sources.values()}
+        found = {}
+        for props in self.of_type("AWS::AppSync::Resolver").values():
+            source_name = props["DataSourceName"]
+            if isinstance(source_name, dict):  # !GetAtt X.Name
+                source_name = self.resolve(sources[source_name["Fn::GetAtt"][0]]["Name"])
+            arn = by_name[source_name]["LambdaConfig"]["LambdaFunctionArn"]
+            found[(props["TypeName"], props["FieldName"])] = arn["Fn::GetAtt"][0]
+        return found
+
+    def api_settings(self) -> dict[str, Any]:
+        (props,) = self.of_type("AWS::AppSync::GraphQLApi").values()
+        return self.resolve(props)
+
+    def schema_path(self) -> Path:
+        (props,) = self.of_type("AWS::AppSync::GraphQLSchema").values()
+        return ROOT / props["DefinitionS3Location"]
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, default=str)

@@ -1,0 +1,99 @@
+"""GraphQL resolvers (AppSync, whole context): parse the event, call the domain, shape the answer."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import AppSyncResolver
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from referrals import customers
+from referrals.config import load_settings
+from referrals.errors import ReferralError
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+app = AppSyncResolver()
+settings = load_settings()
+
+
+class NotSignedIn(ReferralError):
+    code = "Unauthorized"
+
+    def __init__(self) -> None:
+        super().__init__("This operation needs a signed-in customer")
+
+
+def _caller() -> customers.Caller:
+    identity = app.current_event.get("identity") or {}
+    subject = identity.get("sub")
+    if not subject:
+        raise NotSignedIn()
+    claims = identity.get("claims") or {}
+    return customers.Caller(customer_id=subject, email=claims.get("email"), site_key=claims.get("custom:site"))
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _shape(value: Any) -> Any:
+    """Domain dataclasses as GraphQL objects with camelCase keys (AppSync returns only what was selected)."""
+    if value is None:
+        return None
+    if hasattr(value, "__dataclass_fields__"):
+        value = asdict(value)
+    if isinstance(value, dict):
+        return {_camel(k): _shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shape(v) for v in value]
+    return value
+
+
+@app.resolver(type_name="Query", field_name="customer")
+def customer() -> dict[str, Any] | None:
+    return _shape(customers.get_customer(settings, _caller()))
+
+
+@app.resolver(type_name="Mutation", field_name="register")
+def register(input: dict[str, Any]) -> dict[str, Any]:  # noqa: A002 - the schema names it `input`
+    caller = _caller()
+    outcome = customers.register(
+        settings,
+        caller,
+        full_name=input.get("fullName") or "",
+        referral_code=input.get("referralCode"),
+        email=input.get("email"),
+    )
+    if outcome.new_customer:
+        metrics.add_metric(name="Registrations", unit=MetricUnit.Count, value=1)
+    else:
+        metrics.add_metric(name=f"RegistrationRefused{outcome.error}", unit=MetricUnit.Count, value=1)
+    logger.info("register", extra={"outcome": outcome.error or "CREATED", "withCode": bool(input.get("referralCode"))})
+    return _shape(outcome)
+
+
+def graphql_error(error: ReferralError) -> dict[str, Any]:
+    """The one place a domain error becomes what the client sees (resolvers/invoke.js raises it)."""
+    return {"error": {"type": error.code, "message": error.message, "info": error.info or None}}
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.APPSYNC_RESOLVER)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        return {"data": app.resolve(event, context)}
+    except ReferralError as error:
+        metrics.add_metric(name=f"Error{error.code}", unit=MetricUnit.Count, value=1)
+        logger.info("refused", extra={"errorType": error.code})
+        return graphql_error(error)
+    except Exception:
+        logger.exception("unexpected failure")
+        metrics.add_metric(name="ErrorInternal", unit=MetricUnit.Count, value=1)
+        return {"error": {"type": "InternalFailure", "message": "An internal error occurred", "info": None}}

@@ -1,0 +1,1 @@
+"""Referrals domain: codes, customers, invites, rewards. Knows nothing of Lambda or GraphQL."""

@@ -1,0 +1,123 @@
+"""Typed settings, parsed once at cold start. Logic receives these objects and never reads os.environ."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field, fields, replace
+from decimal import Decimal
+from typing import Any
+
+SHARE_METHODS = ("EMAIL", "FACEBOOK", "MESSENGER", "SMS", "TWITTER", "VK", "WEIBO", "WHATSAPP")
+
+
+@dataclass(frozen=True)
+class RewardRules:
+    referrer_credit: Decimal = Decimal("5.00")
+    minimum_order: Decimal = Decimal("30.00")
+    referee_discount_percent: int = 20
+    return_window_days: int = 14
+    qualifying_days: int = 365
+    monthly_cap: int = 50
+
+
+@dataclass(frozen=True)
+class InviteRules:
+    max_addresses_per_call: int = 10
+    bucket_capacity: int = 20
+    refill_per_day: int = 20
+    cooldown_days: int = 30
+    site_sends_per_second: int = 14
+    template: str = "ReferralInvite"
+
+
+@dataclass(frozen=True)
+class Site:
+    key: str
+    domain: str
+    name: str
+    sender: str
+    currency: str = "GBP"
+    enabled: bool = True
+    locale: str = "en_GB"
+    offer_text: str = "20% off your first order"
+    share_methods: tuple[str, ...] = SHARE_METHODS
+    rewards: RewardRules = field(default_factory=RewardRules)
+    invites: InviteRules = field(default_factory=InviteRules)
+
+    def referral_link(self, code: str) -> str:
+        return f"https://{self.domain}/referrals.list?applyCode={code}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    sites: dict[str, Site]
+    default_site: str = "default"
+    count_shards: int = 1
+
+    def site(self, key: str | None) -> Site | None:
+        return self.sites.get(key or self.default_site)
+
+
+DEFAULT_SITE = Site(
+    key="default",
+    domain="shop.example.com",
+    name="Example Shop",
+    sender="friends@shop.example.com",
+)
+
+
+def _camel_to_snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
+
+
+def _typed(cls: type, raw: dict[str, Any], base: Any) -> Any:
+    """Overlay camelCase JSON keys onto a dataclass instance, coercing each to the field's type."""
+    known = {f.name: f for f in fields(cls)}
+    changes: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = _camel_to_snake(key)
+        if name not in known:
+            raise ValueError(f"unknown setting '{key}' for {cls.__name__}")
+        current = getattr(base, name)
+        if isinstance(current, Decimal):
+            value = Decimal(str(value))
+        elif isinstance(current, bool):
+            value = bool(value)
+        elif isinstance(current, int):
+            value = int(value)
+        elif isinstance(current, tuple):
+            value = tuple(value)
+        changes[name] = value
+    return replace(base, **changes)
+
+
+def _site(key: str, raw: dict[str, Any]) -> Site:
+    raw = dict(raw)
+    rewards = _typed(RewardRules, raw.pop("rewards", {}), RewardRules())
+    invites = _typed(InviteRules, raw.pop("invites", {}), InviteRules())
+    base = DEFAULT_SITE if key == DEFAULT_SITE.key else Site(key=key, domain="", name=key, sender="")
+    site = _typed(Site, raw, replace(base, rewards=rewards, invites=invites))
+    site = replace(site, key=key)
+    if not site.domain or not site.sender:
+        raise ValueError(f"site '{key}' needs a domain and a sender")
+    unknown = set(site.share_methods) - set(SHARE_METHODS)
+    if unknown:
+        raise ValueError(f"site '{key}' names unknown share methods {sorted(unknown)}")
+    return site
+
+
+def parse_settings(document: str | None) -> Settings:
+    """Settings from a JSON document; `{}` or nothing gives the contract's defaults."""
+    raw: dict[str, Any] = json.loads(document) if document and document.strip() else {}
+    sites_raw: dict[str, Any] = raw.get("sites") or {DEFAULT_SITE.key: {}}
+    sites = {key: _site(key, value or {}) for key, value in sites_raw.items()}
+    default_site = raw.get("defaultSite", DEFAULT_SITE.key if DEFAULT_SITE.key in sites else next(iter(sites)))
+    if default_site not in sites:
+        raise ValueError(f"defaultSite '{default_site}' is not among the sites")
+    return Settings(sites=sites, default_site=default_site, count_shards=int(raw.get("countShards", 1)))
+
+
+def load_settings() -> Settings:
+    """The one place that reads the environment: `SITES_CONFIG` holds the JSON document."""
+    return parse_settings(os.environ.get("SITES_CONFIG"))

@@ -1,0 +1,205 @@
+"""Accounts and their referral codes: registration (with or without a friend's code) and the customer view."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from referrals import codes, emails, storage
+from referrals.config import Settings, Site
+from referrals.errors import Busy, UnknownSite
+from referrals.sharing import share_urls
+
+MAX_NAME_LENGTH = 200
+_CODE_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling, as the verified token says: never taken from arguments."""
+
+    customer_id: str
+    email: str | None
+    site_key: str | None
+
+
+@dataclass(frozen=True)
+class ShareMethod:
+    type: str
+    url: str
+
+
+@dataclass(frozen=True)
+class CustomerProfile:
+    customer_id: str
+    referral_code: str
+    referral_count: int
+    referral_link: str
+    social_referral_methods: list[ShareMethod]
+    site: str
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field_name: str
+    validators: list[str]
+
+
+@dataclass(frozen=True)
+class Registration:
+    customer: CustomerProfile | None = None
+    error: str | None = None
+    field_errors: list[FieldError] = field(default_factory=list)
+    new_customer: bool = False
+
+
+def site_of(settings: Settings, caller: Caller) -> Site:
+    site = settings.site(caller.site_key)
+    if site is None:
+        raise UnknownSite(caller.site_key or "")
+    return site
+
+
+def _profile(site: Site, customer_id: str, code: str, count: int) -> CustomerProfile:
+    return CustomerProfile(
+        customer_id=customer_id,
+        referral_code=code,
+        referral_count=count,
+        referral_link=site.referral_link(code),
+        social_referral_methods=[ShareMethod(t, u) for t, u in share_urls(site, code)],
+        site=site.key,
+    )
+
+
+def get_customer(settings: Settings, caller: Caller) -> CustomerProfile | None:
+    """The caller's own account on the caller's site, or None when there is none."""
+    site = site_of(settings, caller)
+    view = storage.load_customer_view(caller.customer_id, settings.count_shards)
+    if view is None or view.customer.site != site.key:
+        return None
+    return _profile(site, caller.customer_id, view.customer.code, view.referral_count)
+
+
+def masked_name(full_name: str) -> str:
+    """First name and the initial of the last: what a referrer may see of a friend."""
+    parts = full_name.split()
+    if len(parts) == 1:
+        return parts[0]
+    return f"{parts[0]} {parts[-1][0]}."
+
+
+def _same_mailbox(given: str, signed_in: str) -> bool:
+    return not emails.invalid_reason(given) and emails.identity_key(given) == emails.identity_key(signed_in)
+
+
+def _validate(full_name: str, email_argument: str | None, caller: Caller, raw_code: str | None) -> list[FieldError]:
+    problems: list[FieldError] = []
+    name = full_name.strip()
+    if not name:
+        problems.append(FieldError("fullName", ["REQUIRED"]))
+    elif len(name) > MAX_NAME_LENGTH:
+        problems.append(FieldError("fullName", ["MAX_LENGTH"]))
+    elif emails.has_control_characters(name):
+        problems.append(FieldError("fullName", ["INVALID_CHARACTERS"]))
+    if not caller.email or emails.invalid_reason(caller.email):
+        problems.append(FieldError("email", ["REQUIRED_IN_TOKEN"]))
+    elif email_argument and email_argument.strip() and not _same_mailbox(email_argument.strip(), caller.email):
+        problems.append(FieldError("email", ["MUST_MATCH_SIGNED_IN_EMAIL"]))
+    if raw_code is not None and len(raw_code) > codes.MAX_INPUT_LENGTH:
+        problems.append(FieldError("referralCode", ["MAX_LENGTH"]))
+    return problems
+
+
+def _code_problem(site: Site, code_item: storage.CodeItem | None) -> str | None:
+    if code_item is None:
+        return "REFERRAL_CODE_NOT_FOUND"
+    if code_item.status != "ACTIVE":
+        return "REFERRAL_CODE_DISABLED"
+    if code_item.site != site.key:
+        return "REFERRAL_CODE_OTHER_SITE"
+    if not site.enabled:
+        return "REFERRAL_PROGRAMME_DISABLED"
+    return None
+
+
+def register(
+    settings: Settings,
+    caller: Caller,
+    full_name: str,
+    referral_code: str | None = None,
+    email: str | None = None,
+    now: datetime | None = None,
+) -> Registration:
+    """Create the caller's account and code, linked to the referrer when a usable code is given.
+
+    Requests: one transaction; plus one read when a code is given or the input is invalid
+    (to say ACCOUNT_EXISTS first, as the contract orders).
+    """
+    site = site_of(settings, caller)
+    created_at = (now or datetime.now(UTC)).isoformat(timespec="milliseconds")
+    problems = _validate(full_name, email, caller, referral_code)
+    code = codes.normalise(referral_code) if not problems else None
+    if code is not None and not codes.is_well_formed(code):
+        problems.append(FieldError("referralCode", ["REFERRAL_CODE_NOT_FOUND"]))
+    if problems:
+        if storage.customer_exists(caller.customer_id):
+            return Registration(error="ACCOUNT_EXISTS")
+        return Registration(error="INVALID_DATA", field_errors=problems)
+
+    referral: storage.ReferralItem | None = None
+    if code is not None:
+        exists, code_item = storage.load_registration_context(caller.customer_id, code)
+        if exists:
+            return Registration(error="ACCOUNT_EXISTS")
+        problem = _code_problem(site, code_item)
+        if problem:
+            return Registration(error="INVALID_DATA", field_errors=[FieldError("referralCode", [problem])])
+        assert code_item is not None and caller.email is not None
+        self_referral = emails.identity_hash(caller.email) == code_item.owner_email_hash
+        pk, sk = storage.ReferralItem.key_for(caller.customer_id)
+        referral = storage.ReferralItem(
+            pk,
+            sk,
+            referee_id=caller.customer_id,
+            referrer_id=code_item.customer_id,
+            site=site.key,
+            code=code,
+            status="REGISTERED",
+            eligible=not self_referral,
+            ineligible_reason="SELF_REFERRAL" if self_referral else None,
+            friend_name=masked_name(full_name.strip()),
+            created_at=created_at,
+        )
+
+    assert caller.email is not None
+    first_name = full_name.split()[0]
+    email_hash = emails.identity_hash(caller.email)
+    for _ in range(_CODE_ATTEMPTS):
+        new_code = codes.new_code()
+        customer = storage.CustomerItem(
+            caller.customer_id,
+            site=site.key,
+            code=new_code,
+            email_hash=email_hash,
+            first_name=first_name,
+            referred_by=referral.referrer_id if referral else None,
+            created_at=created_at,
+        )
+        code_item = storage.CodeItem(
+            new_code,
+            customer_id=caller.customer_id,
+            site=site.key,
+            status="ACTIVE",
+            owner_email_hash=email_hash,
+            owner_first_name=first_name,
+            created_at=created_at,
+        )
+        try:
+            storage.create_account(customer, code_item, referral, random.randrange(settings.count_shards))
+        except storage.AccountExists:
+            return Registration(error="ACCOUNT_EXISTS")
+        except storage.CodeTaken:
+            continue
+        return Registration(customer=_profile(site, caller.customer_id, new_code, 0), new_customer=True)
+    raise Busy()
