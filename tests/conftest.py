@@ -1,0 +1,148 @@
+"""Shared fixtures. The environment, tables and functions all come from template.yaml (devserver.stack)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EVENTS = ROOT / "events"
+
+from devserver import aws  # noqa: E402
+from devserver.stack import Stack  # noqa: E402
+
+aws.fake_credentials()
+os.environ.update(Stack().environment())
+os.environ["POWERTOOLS_TRACE_DISABLED"] = "true"
+os.environ.setdefault("POWERTOOLS_DEV", "false")
+
+
+class AwsCalls:
+    """Every AWS request made in this process, counted by a botocore event hook."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def __call__(self, model: Any, **_: Any) -> None:
+        self.calls.append((model.service_model.service_name, model.name))
+
+    def reset(self) -> None:
+        self.calls.clear()
+
+    def count(self, service: str | None = None) -> Counter[str]:
+        return Counter(op for svc, op in self.calls if service is None or svc == service)
+
+
+AWS_CALLS = AwsCalls()
+
+
+def _install_call_counter() -> None:
+    """Registered with botocore's built-in handlers, so every session and client created later counts."""
+    from botocore.handlers import BUILTIN_HANDLERS
+
+    BUILTIN_HANDLERS.append(("before-call", AWS_CALLS))
+
+
+_install_call_counter()
+
+
+@pytest.fixture
+def aws_env() -> Iterator[Stack]:
+    """moto in-process with everything template.yaml declares."""
+    mock = aws.start_moto()
+    stack = Stack()
+    aws.provision(stack)
+    AWS_CALLS.reset()
+    try:
+        yield stack
+    finally:
+        mock.stop()
+
+
+@pytest.fixture
+def calls() -> AwsCalls:
+    AWS_CALLS.reset()
+    return AWS_CALLS
+
+
+def load_event(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / name).read_text())
+
+
+def new_id(prefix: str = "customer") -> str:
+    return f"{prefix}-{uuid.uuid4()}"
+
+
+# ---------- the local server, from outside ----------
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class LocalApi:
+    """A client of the local server as a storefront (or the contract's tests) would use it."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+
+    def request(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
+        data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+        req = urllib.request.Request(self.base + path, data=data, method=method, headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as answer:
+                return answer.status, json.loads(answer.read() or b"null")
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"null")
+
+    def graphql(self, query: str, variables: dict[str, Any] | None = None, token: str | None = None) -> tuple[int, Any]:
+        headers = {"Content-Type": "application/json"}
+        if token is not None:
+            headers["Authorization"] = token
+        return self.request("POST", "/graphql", {"query": query, "variables": variables or {}}, headers)
+
+
+@pytest.fixture(scope="session")
+def local_api() -> Iterator[LocalApi]:
+    """`python -m devserver` in its own process (as `make dev` runs it), on a free port."""
+    port = _free_port()
+    env = {**os.environ, "PORT": str(port)}
+    log = tempfile.NamedTemporaryFile(prefix="referrals-local-", suffix=".log", delete=False)  # noqa: SIM115
+    process = subprocess.Popen([sys.executable, "-m", "devserver"], cwd=ROOT, env=env, stdout=log, stderr=log)
+    api = LocalApi(f"http://127.0.0.1:{port}")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if api.request("GET", "/_local/health")[0] == 200:
+                break
+        except OSError:
+            pass
+        if process.poll() is not None:
+            raise RuntimeError(f"the local server exited: {Path(log.name).read_text()}")
+        time.sleep(0.1)
+    else:
+        process.kill()
+        raise RuntimeError("the local server did not become healthy in 60 s")
+    try:
+        yield api
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
