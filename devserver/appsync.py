@@ -175,7 +175,7 @@ def _format(error: GraphQLError, default_type: str | None) -> dict[str, Any]:
     original = error.original_error
     if isinstance(original, ResolverError):
         error_type, info, message = original.error_type, original.error_info, original.message
-    elif original is not None:
+    elif original is not None and error.path is not None and not isinstance(original, GraphQLError):
         error_type, info, message = "InternalFailure", None, "An internal error occurred"
     else:
         error_type, info, message = default_type or "ValidationError", None, error.message
