@@ -76,12 +76,24 @@ class Handler(BaseHTTPRequestHandler):
     def _body(self) -> tuple[Any, str | None]:
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY_BYTES:
+            self._discard(length)
             return None, "The request is larger than 1 MB"
         raw = self.rfile.read(length) if length else b""
         try:
             return (json.loads(raw) if raw else {}), None
         except ValueError:
             return None, "The body is not valid JSON"
+
+    def _discard(self, length: int) -> None:
+        """Read an oversized body before refusing it, so the client sees the answer, not a broken pipe."""
+        remaining = min(length, 16 * MAX_BODY_BYTES)
+        while remaining > 0:
+            chunk = self.rfile.read(min(remaining, 65536))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+        if length > 16 * MAX_BODY_BYTES:
+            self.close_connection = True
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
