@@ -44,6 +44,16 @@ class FunctionError(Exception):
         self.error_message = message
 
 
+_timing = threading.local()
+
+
+def time_in_functions() -> float:
+    """Seconds this thread has spent inside function handlers since the last call (then reset)."""
+    spent = getattr(_timing, "seconds", 0.0)
+    _timing.seconds = 0.0
+    return spent
+
+
 class LocalFunction:
     _serial = itertools.count()
 
@@ -76,10 +86,12 @@ class LocalFunction:
             aws_request_id=str(uuid.uuid4()),
             deadline=time.monotonic() + self.spec.timeout_s,
         )
+        started = time.perf_counter()
         try:
             return getattr(module, self.spec.handler)(event, context)
         except Exception as error:
             raise FunctionError(type(error).__name__, str(error)) from error
         finally:
+            _timing.seconds = getattr(_timing, "seconds", 0.0) + time.perf_counter() - started
             with self._lock:
                 self._idle.append(module)

@@ -10,11 +10,13 @@ import os
 import re
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from devserver import aws, tokens
+from devserver.lambdas import time_in_functions
 from devserver.stack import Stack
 
 MAX_BODY_BYTES = 1_000_000  # AppSync's request size limit is 1 MB (docs/local.md)
@@ -68,6 +70,9 @@ class Handler(BaseHTTPRequestHandler):
     def _send(self, status: int, body: Any, content_type: str = "application/json") -> None:
         data = body if isinstance(body, bytes) else json.dumps(body, default=str).encode()
         self.send_response(status)
+        if getattr(self, "_timings", None):
+            self.send_header("Server-Timing", self._timings)
+            self._timings = None
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -161,7 +166,12 @@ class Handler(BaseHTTPRequestHandler):
             "groups": claims.get("cognito:groups"),
         }
         headers = {k.lower(): v for k, v in self.headers.items()}
-        self._send(200, self.local.appsync.execute(body, RequestContext(identity, headers, {})))
+        time_in_functions()
+        started = time.perf_counter()
+        answer = self.local.appsync.execute(body, RequestContext(identity, headers, {}))
+        # How long the functions took (their AWS calls included) against the whole request: bench/local_api.py
+        self._timings = f"function;dur={time_in_functions() * 1000:.3f}, total;dur={(time.perf_counter() - started) * 1000:.3f}"
+        self._send(200, answer)
 
     def _invoke(self, name: str, event: Any) -> None:
         from devserver.lambdas import FunctionError

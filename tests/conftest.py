@@ -4,11 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
-import tempfile
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -22,7 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
 
-from devserver import aws  # noqa: E402
+from devserver import aws, process  # noqa: E402
 from devserver.stack import Stack  # noqa: E402
 
 aws.fake_credentials()
@@ -90,12 +85,6 @@ def new_id(prefix: str = "customer") -> str:
 # ---------- the local server, from outside ----------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class LocalApi:
     """A client of the local server as a storefront (or the contract's tests) would use it."""
 
@@ -123,26 +112,8 @@ class LocalApi:
 @pytest.fixture(scope="session")
 def local_api() -> Iterator[LocalApi]:
     """`python -m devserver` in its own process (as `make dev` runs it), on a free port."""
-    port = _free_port()
-    env = {**os.environ, "PORT": str(port)}
-    log = tempfile.NamedTemporaryFile(prefix="referrals-local-", suffix=".log", delete=False)  # noqa: SIM115
-    process = subprocess.Popen([sys.executable, "-m", "devserver"], cwd=ROOT, env=env, stdout=log, stderr=log)
-    api = LocalApi(f"http://127.0.0.1:{port}")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if api.request("GET", "/_local/health")[0] == 200:
-                break
-        except OSError:
-            pass
-        if process.poll() is not None:
-            raise RuntimeError(f"the local server exited: {Path(log.name).read_text()}")
-        time.sleep(0.1)
-    else:
-        process.kill()
-        raise RuntimeError("the local server did not become healthy in 60 s")
+    server = process.start()
     try:
-        yield api
+        yield LocalApi(server.base_url)
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        server.stop()

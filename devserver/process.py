@@ -1,0 +1,55 @@
+"""Start `python -m devserver` (what `make dev` runs) in a process of its own and wait until it is healthy."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from devserver.stack import ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class RunningServer:
+    process: subprocess.Popen[bytes]
+    base_url: str
+    log_path: Path
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def start(extra_env: dict[str, str] | None = None, timeout_s: float = 60) -> RunningServer:
+    port = free_port()
+    env = {**os.environ, "PORT": str(port), **(extra_env or {})}
+    log = tempfile.NamedTemporaryFile(prefix="referrals-local-", suffix=".log", delete=False)  # noqa: SIM115
+    process = subprocess.Popen([sys.executable, "-m", "devserver"], cwd=ROOT, env=env, stdout=log, stderr=log)
+    server = RunningServer(process, f"http://127.0.0.1:{port}", Path(log.name))
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the local server exited: {server.log_path.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{server.base_url}/_local/health", timeout=1) as answer:
+                if answer.status == 200:
+                    return server
+        except OSError:
+            time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(f"the local server did not become healthy in {timeout_s} s")
