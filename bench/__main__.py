@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import coldstart, local_api
+from bench import coldstart, local_api, operations
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -26,15 +26,52 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+def operation_rows(measured: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Two figures per operation: requests against the design minimum, cost against AppSync's own price."""
+    rows = []
+    for m in measured:
+        rows.append(
+            {
+                "figure": f"requests: {m['operation']}",
+                "value": m["requests"],
+                "unit": "requests",
+                "baseline": m["design_minimum"],
+                "baseline_name": "design minimum",
+                "ratio": round(m["requests"] / m["design_minimum"], 2),
+                "detail": m["detail"],
+            }
+        )
+        cost = m["cost_per_million"]
+        ours = cost["lambda"] + cost["dynamodb"]
+        appsync = 4.0
+        rows.append(
+            {
+                "figure": f"Lambda+DynamoDB $/M: {m['operation']}",
+                "value": round(ours, 3),
+                "unit": "USD",
+                "baseline": appsync,
+                "baseline_name": "AppSync $/M",
+                "ratio": round(ours / appsync, 3),
+                "cost_per_million": cost,
+                "duration_ms": m["duration_ms"],
+                "rru": m["rru"],
+                "wru": m["wru"],
+            }
+        )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--only", choices=["coldstart", "local_api"], action="append")
+    parser.add_argument("--only", choices=["coldstart", "operations", "local_api"], action="append")
     parser.add_argument("--rounds", type=int, default=15)
     args = parser.parse_args()
-    chosen = set(args.only or ["coldstart", "local_api"])
+    chosen = set(args.only or ["coldstart", "operations", "local_api"])
     rows: list[dict[str, Any]] = []
     if "coldstart" in chosen:
         rows += coldstart.run(args.rounds)
+    if "operations" in chosen:
+        rows += operation_rows(operations.run())
     if "local_api" in chosen:
         rows += local_api.run()
     print(table(rows))

@@ -17,7 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
 
-from devserver import aws, process  # noqa: E402
+from devserver import aws, process, samples  # noqa: E402
 from devserver.stack import Stack  # noqa: E402
 
 aws.fake_credentials()
@@ -75,7 +75,7 @@ def calls() -> AwsCalls:
 
 
 def load_event(name: str) -> dict[str, Any]:
-    return json.loads((EVENTS / name).read_text())
+    return samples.load_event(name)
 
 
 def new_id(prefix: str = "customer") -> str:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from devserver.lambdas import LocalFunction
+from devserver.samples import appsync_event
 from devserver.stack import Stack
-from tests.conftest import load_event
 
 _functions: dict[str, LocalFunction] = {}
 
@@ -16,22 +15,6 @@ def function(logical_id: str) -> LocalFunction:
     if logical_id not in _functions:
         _functions[logical_id] = LocalFunction(Stack().functions()[logical_id])
     return _functions[logical_id]
-
-
-def appsync_event(
-    sample: str, customer_id: str, email: str, site: str | None = "default", arguments: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """A sample AppSync event from events/, with the identity (and arguments) of the given caller."""
-    event = copy.deepcopy(load_event(sample))
-    claims = {**event["identity"]["claims"], "sub": customer_id, "email": email}
-    if site is None:
-        claims.pop("custom:site", None)
-    else:
-        claims["custom:site"] = site
-    event["identity"].update({"sub": customer_id, "username": customer_id, "claims": claims})
-    if arguments is not None:
-        event["arguments"] = arguments
-    return event
 
 
 def call_api(sample: str, customer_id: str, email: str, **kwargs: Any) -> dict[str, Any]:
