@@ -58,6 +58,7 @@ class RequestContext:
     identity: dict[str, Any] | None
     headers: dict[str, str]
     variables: dict[str, Any]
+    resolver_calls: int = 0
 
 
 def load_schema(sdl: str) -> GraphQLSchema:
@@ -81,17 +82,30 @@ def _selection_set(field_nodes: list[FieldNode]) -> tuple[list[str], str]:
 
 
 class AppSyncStandIn:
-    def __init__(self, schema: GraphQLSchema, resolvers: dict[tuple[str, str], LocalFunction], limits: dict[str, int]):
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        resolvers: dict[tuple[str, str], LocalFunction],
+        limits: dict[str, int],
+        introspection: bool = True,
+    ):
         self.schema = schema
         self.resolvers = resolvers
         self.depth_limit = limits.get("QueryDepthLimit", 0)
         self.resolver_limit = limits.get("ResolverCountLimit", 0)
+        self.introspection = introspection
 
     def _resolve(self, source: Any, info: GraphQLResolveInfo, **arguments: Any) -> Any:
         function = self.resolvers.get((info.parent_type.name, info.field_name))
         if function is None:
             return default_field_resolver(source, info, **arguments)
         context: RequestContext = info.context
+        context.resolver_calls += 1
+        if self.resolver_limit and context.resolver_calls > self.resolver_limit:
+            raise ResolverError(
+                f"The request would run more than {self.resolver_limit} resolvers (ResolverCountLimit)",
+                "ResolverCountLimitExceeded",
+            )
         selection_list, selection_graphql = _selection_set(list(info.field_nodes))
         event = {
             "arguments": arguments,
@@ -159,7 +173,20 @@ class AppSyncStandIn:
             depth = _depth(operation.selection_set)
             if self.depth_limit and depth > self.depth_limit:
                 problems.append(GraphQLError(f"Query depth {depth} exceeds the limit of {self.depth_limit}"))
+        if not self.introspection and _asks_schema(document):
+            problems.append(GraphQLError("GraphQL introspection is not allowed for this API (IntrospectionConfig)"))
         return problems
+
+
+def _asks_schema(node: Any) -> bool:
+    """Whether a document selects __schema or __type anywhere (`__typename` stays allowed, as in AppSync)."""
+    if isinstance(node, FieldNode) and node.name.value in {"__schema", "__type"}:
+        return True
+    children = getattr(node, "definitions", None) or []
+    selection_set = getattr(node, "selection_set", None)
+    if selection_set is not None:
+        children = [*children, *selection_set.selections]
+    return any(_asks_schema(child) for child in children)
 
 
 def _depth(selection_set: Any, level: int = 0) -> int:

@@ -27,6 +27,8 @@ class LocalReferrals:
 
     def __init__(self, config_path: str | None = None) -> None:
         parameters = {}
+        if os.environ.get("REFERRALS_INTROSPECTION"):  # the template's Introspection parameter, for local tools
+            parameters["Introspection"] = os.environ["REFERRALS_INTROSPECTION"]
         if config_path:
             parameters["SitesConfig"] = Path(config_path).read_text()
         self.stack = Stack(parameters)
@@ -48,6 +50,7 @@ class LocalReferrals:
             load_schema(self.stack.schema_path().read_text()),
             {key: self.functions[name] for key, name in self.stack.resolvers().items()},
             {k: int(api.get(k, 0)) for k in ("QueryDepthLimit", "ResolverCountLimit")},
+            introspection=api.get("IntrospectionConfig", "ENABLED") != "DISABLED",
         )
 
     def stop(self) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 DEFAULT_SECRET = "local-dev-secret"  # noqa: S105 - the documented local-only default
 ISSUER = "https://cognito-idp.local/referrals-local"
+AUDIENCE = "referrals-local-client"
 
 
 class InvalidToken(Exception):
@@ -73,4 +74,11 @@ def verify(authorization: str | None) -> dict[str, Any]:
         raise InvalidToken("expired")
     if not isinstance(claims.get("sub"), str) or not claims["sub"]:
         raise InvalidToken("subject")
+    # Tokens minted elsewhere may omit these; when present they must be this pool's and this client's.
+    if "iss" in claims and claims["iss"] != ISSUER:
+        raise InvalidToken("issuer")
+    if "aud" in claims and claims["aud"] != AUDIENCE:
+        raise InvalidToken("audience")
+    if claims.get("token_use", "id") != "id":  # an access token is not an identity token
+        raise InvalidToken("token use")
     return claims
