@@ -10,6 +10,14 @@ from typing import Any
 from devserver.stack import REGION, Stack
 
 _request_lock = threading.RLock()
+# botocore asks every `before-send` handler and uses the first answer, so moto serves a request even when an
+# earlier handler (a fault drill) already answered it. A handler that answers marks the request here.
+ANSWERED_ELSEWHERE = "x-referrals-answered-elsewhere"
+
+
+def request_lock() -> threading.RLock:
+    """Held while moto serves a request: hold it to read moto's state (the outbox) consistently."""
+    return _request_lock
 
 
 def _serialise_moto_requests() -> None:
@@ -22,6 +30,8 @@ def _serialise_moto_requests() -> None:
     original: Callable[..., Any] = BotocoreStubber.process_request
 
     def process_request(self: BotocoreStubber, request: Any) -> Any:
+        if request.headers.get(ANSWERED_ELSEWHERE):
+            return None
         with _request_lock:
             return original(self, request)
 

@@ -54,6 +54,20 @@ def _install_call_counter() -> None:
 
 _install_call_counter()
 
+from tests.faults import FaultInjector  # noqa: E402
+
+FAULTS = FaultInjector()
+FAULTS.install()  # before moto is imported, so the injected error answers before moto would
+
+
+@pytest.fixture
+def faults() -> Iterator[FaultInjector]:
+    FAULTS.disarm()
+    try:
+        yield FAULTS
+    finally:
+        FAULTS.disarm()
+
 
 @pytest.fixture
 def aws_env() -> Iterator[Stack]:

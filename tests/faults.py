@@ -1,0 +1,104 @@
+"""Fault injection for drills: make the Nth AWS call of a flow fail, the way AWS fails.
+
+Two botocore hooks, registered with the built-in handlers before moto's, so they see every client:
+`before-call` numbers the logical calls of a flow; `before-send` answers a chosen call's HTTP attempts with
+an error (or raises a timeout) instead of letting moto serve them. botocore's retry mode then does what it
+does with the real error: a fault that lasts fewer attempts than AWS_MAX_ATTEMPTS is retried away.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ReadTimeoutError
+
+from devserver.aws import ANSWERED_ELSEWHERE
+
+KINDS = ("throttling", "internal", "timeout", "conflict")
+
+
+class _Raw(io.BytesIO):
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self.getvalue()
+
+
+@dataclass
+class Plan:
+    call: int  # 1-based index of the logical call to fail
+    kind: str
+    attempts: int  # how many HTTP attempts of that call fail (a large number: all of them)
+    operation: str | None = None
+
+
+class FaultInjector:
+    def __init__(self) -> None:
+        self._state = threading.local()
+        self.plans: list[Plan] = []
+        self.injected = 0
+        self.total_injected = 0
+
+    def arm(self, call: int | list[int], kind: str, attempts: int = 1_000, operation: str | None = None) -> None:
+        """Fail call N (or each of several calls) of what runs next, for that many HTTP attempts each."""
+        assert kind in KINDS
+        self.plans = [Plan(n, kind, attempts, operation) for n in ([call] if isinstance(call, int) else call)]
+        self._state.calls = 0
+        self.injected = 0
+
+    def disarm(self) -> None:
+        self.plans = []
+
+    def before_call(self, model: Any, **_: Any) -> None:
+        self._state.calls = getattr(self._state, "calls", 0) + 1
+        self._state.current = (getattr(self._state, "calls", 0), model)
+
+    def before_send(self, request: Any, **_: Any) -> AWSResponse | None:
+        if ANSWERED_ELSEWHERE in request.headers:  # botocore retries resend the same request object
+            del request.headers[ANSWERED_ELSEWHERE]
+        if not self.plans:
+            return None
+        index, model = getattr(self._state, "current", (0, None))
+        for plan in self.plans:
+            if plan.call != index or plan.attempts <= 0 or (plan.operation and plan.operation != model.name):
+                continue
+            plan.attempts -= 1
+            self.injected += 1
+            self.total_injected += 1
+            if plan.kind == "timeout":
+                raise ReadTimeoutError(endpoint_url=request.url)
+            request.headers[ANSWERED_ELSEWHERE] = "fault drill"  # moto must not apply what we refused
+            return _error_response(request.url, model, plan.kind)
+        return None
+
+    def install(self) -> None:
+        from botocore.handlers import BUILTIN_HANDLERS
+
+        BUILTIN_HANDLERS.extend([("before-call", self.before_call), ("before-send", self.before_send)])
+
+
+def _error_response(url: str, model: Any, kind: str) -> AWSResponse:
+    status, code, extra = {
+        "throttling": (400, "ThrottlingException", {}),
+        "internal": (500, "InternalServerError", {}),
+        "conflict": (400, "TransactionCanceledException", {}),
+    }[kind]
+    if kind == "conflict" and model.name == "TransactWriteItems":
+        extra = {"CancellationReasons": [{"Code": "TransactionConflict"}]}
+    elif kind == "conflict":
+        status, code = 400, "TransactionConflictException"
+    protocol = model.service_model.protocol
+    if protocol in {"json", "smithy-rpc-v2-cbor"} or protocol.startswith("json"):
+        body = json.dumps({"__type": f"com.amazonaws#{code}", "message": f"injected {kind}", **extra}).encode()
+        headers = {"x-amzn-ErrorType": code, "Content-Type": "application/x-amz-json-1.0"}
+    else:
+        body = (
+            f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>injected {kind}</Message>"
+            f"</Error><RequestId>fault</RequestId></ErrorResponse>"
+        ).encode()
+        headers = {"Content-Type": "text/xml"}
+    return AWSResponse(url, status, headers, _Raw(body))
