@@ -11,3 +11,28 @@ def no_retry_waits(monkeypatch):
 
     monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", lambda self, context: 0)
     monkeypatch.setattr("referrals.storage._backoff", lambda attempt: None)
+
+
+@pytest.fixture
+def appsync(aws_env):
+    """The AppSync stand-in in-process over moto: GraphQL in, AppSync's answer out, no HTTP in between."""
+    from devserver.appsync import AppSyncStandIn, RequestContext, load_schema
+    from devserver.lambdas import LocalFunction
+
+    functions = {name: LocalFunction(spec) for name, spec in aws_env.functions().items()}
+    api = aws_env.api_settings()
+    stand_in = AppSyncStandIn(
+        load_schema(aws_env.schema_path().read_text()),
+        {key: functions[name] for key, name in aws_env.resolvers().items()},
+        {k: int(api.get(k, 0)) for k in ("QueryDepthLimit", "ResolverCountLimit")},
+        introspection=False,
+    )
+
+    def call(
+        query: str, variables: dict | None, customer_id: str, email: str = "me@example.com", site: str = "default"
+    ):
+        claims = {"sub": customer_id, "email": email, "custom:site": site}
+        identity = {"sub": customer_id, "claims": claims, "sourceIp": ["203.0.113.7"], "defaultAuthStrategy": "ALLOW"}
+        return stand_in.execute({"query": query, "variables": variables or {}}, RequestContext(identity, {}, {}))
+
+    return call
