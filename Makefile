@@ -7,7 +7,7 @@ export AWS_DEFAULT_REGION ?= eu-west-1
 export SAM_CLI_TELEMETRY := 0
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: dev test install lint template-checks unit build bench clean
+.PHONY: dev test install lint template-checks unit build bench clean screenshots
 
 $(VENV)/.installed: requirements-dev.txt
 	@if [ -z "$(PYTHON313)" ]; then \
@@ -40,6 +40,10 @@ test: install lint template-checks
 
 build: install
 	sam build
+
+# Retake docs/screenshots/*.png with the browser tests (needs chromium and chromium-driver).
+screenshots: install
+	REFERRALS_SCREENSHOTS=1 $(PY) -m pytest tests/browser/test_story.py
 
 bench: install
 	$(PY) -m bench

@@ -3,7 +3,7 @@ sends (whole context, as resolvers/invoke.js passes it), invokes the function an
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from graphql import (
@@ -59,6 +59,10 @@ class RequestContext:
     headers: dict[str, str]
     variables: dict[str, Any]
     resolver_calls: int = 0
+    # Which of the API's providers let the request in: decides which fields it may touch (@aws_* directives).
+    auth_mode: str = "AMAZON_COGNITO_USER_POOLS"
+    # Errors that travel beside a field's value (util.appendError in resolvers/invoke.js).
+    appended_errors: list[dict[str, Any]] = field(default_factory=list)
 
 
 def load_schema(sdl: str) -> GraphQLSchema:
@@ -88,14 +92,25 @@ class AppSyncStandIn:
         resolvers: dict[tuple[str, str], LocalFunction],
         limits: dict[str, int],
         introspection: bool = True,
+        default_auth: str = "AMAZON_COGNITO_USER_POOLS",
     ):
         self.schema = schema
         self.resolvers = resolvers
         self.depth_limit = limits.get("QueryDepthLimit", 0)
         self.resolver_limit = limits.get("ResolverCountLimit", 0)
         self.introspection = introspection
+        self.default_auth = default_auth
+
+    def _allowed(self, info: GraphQLResolveInfo, mode: str) -> bool:
+        """AppSync's rule: a field's @aws_* directives, else its type's, else only the API's default provider."""
+        modes = _auth_modes(info.parent_type.fields[info.field_name].ast_node) or _auth_modes(info.parent_type.ast_node)
+        return mode in (modes or {self.default_auth})
 
     def _resolve(self, source: Any, info: GraphQLResolveInfo, **arguments: Any) -> Any:
+        if not self._allowed(info, info.context.auth_mode):
+            raise ResolverError(
+                f"Not Authorized to access {info.field_name} on type {info.parent_type.name}", "Unauthorized"
+            )
         function = self.resolvers.get((info.parent_type.name, info.field_name))
         if function is None:
             return default_field_resolver(source, info, **arguments)
@@ -129,6 +144,12 @@ class AppSyncStandIn:
         if isinstance(answer, dict) and answer.get("error"):
             problem = answer["error"]
             raise ResolverError(problem.get("message", ""), problem.get("type", "Error"), problem.get("info"))
+        for warning in answer.get("warnings") or [] if isinstance(answer, dict) else []:
+            appended = ResolverError(warning.get("message", ""), warning.get("type", "Error"), warning.get("info"))
+            located = GraphQLError(
+                appended.message, info.field_nodes, path=info.path.as_list(), original_error=appended
+            )
+            context.appended_errors.append(_format(located, None))
         return answer.get("data") if isinstance(answer, dict) else None
 
     def execute(self, body: dict[str, Any], context: RequestContext) -> dict[str, Any]:
@@ -161,6 +182,8 @@ class AppSyncStandIn:
             answer["errors"] = [
                 _format(e, "ValidationError" if result.data is None and e.path is None else None) for e in result.errors
             ]
+        if context.appended_errors:
+            answer["errors"] = [*answer.get("errors", []), *context.appended_errors]
         return answer
 
     def _limits(self, document: Any, operation_name: str | None) -> list[GraphQLError]:
@@ -213,4 +236,22 @@ def _format(error: GraphQLError, default_type: str | None) -> dict[str, Any]:
         "errorInfo": info,
         "locations": [{"line": loc.line, "column": loc.column, "sourceName": None} for loc in error.locations or []],
         "message": message,
+    }
+
+
+_AUTH_DIRECTIVES = {
+    "aws_api_key": "API_KEY",
+    "aws_cognito_user_pools": "AMAZON_COGNITO_USER_POOLS",
+    "aws_iam": "AWS_IAM",
+    "aws_oidc": "OPENID_CONNECT",
+    "aws_lambda": "AWS_LAMBDA",
+}
+
+
+def _auth_modes(node: Any) -> set[str]:
+    """The providers a field's or type's @aws_* directives allow; empty when it names none."""
+    return {
+        _AUTH_DIRECTIVES[d.name.value]
+        for d in getattr(node, "directives", None) or []
+        if d.name.value in _AUTH_DIRECTIVES
     }

@@ -88,7 +88,63 @@ def provision(stack: Stack) -> None:
     events = boto3.client("events", region_name=REGION)
     for logical_id in stack.of_type("AWS::Events::EventBus"):
         events.create_event_bus(Name=logical_id)
+        capture_published(logical_id)
 
     ses = boto3.client("ses", region_name=REGION)
     for props in stack.of_type("AWS::SES::Template").values():
         ses.create_template(Template=stack.resolve(props["Template"]))
+    for logical_id, props in stack.of_type("AWS::SES::ConfigurationSet").items():
+        ses.create_configuration_set(ConfigurationSet={"Name": stack.resolve(props.get("Name")) or logical_id})
+    verify_senders(stack)
+
+
+def published_queue(bus: str) -> str:
+    return f"{bus}LocalPublished"
+
+
+def _cache_jsonpath() -> None:
+    """moto parses the JSONPaths of a target's input template on every delivery, and jsonpath_ng builds its
+    parser tables anew each time (60 ms a path, half a second an event): parse each distinct path once."""
+    import functools
+
+    import jsonpath_ng.ext
+
+    if not hasattr(jsonpath_ng.ext.parse, "cache_info"):
+        jsonpath_ng.ext.parse = functools.lru_cache(maxsize=256)(jsonpath_ng.ext.parse)
+
+
+def capture_published(bus: str) -> None:
+    """Keep what the service puts on one of its buses, for /_local/published: a catch-all rule on the bus with
+    an SQS target (moto delivers to SQS targets), created locally only; the template's rules are untouched."""
+    import json
+
+    import boto3
+
+    from devserver.stack import ACCOUNT
+
+    _cache_jsonpath()
+    queue = published_queue(bus)
+    boto3.client("sqs", region_name=REGION).create_queue(QueueName=queue)
+    events = boto3.client("events", region_name=REGION)
+    rule = f"{bus}-local-published"
+    events.put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps({"source": [{"prefix": ""}]}))
+    target = {"Id": "published", "Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue}"}
+    events.put_targets(Rule=rule, EventBusName=bus, Targets=[target])
+
+
+def verify_senders(stack: Stack) -> None:
+    """SES sends only from verified identities: verify each configured site's sender, as an operator does
+    once per domain on AWS (docs/invites.md), and fail at start-up when a site names an undeclared template."""
+    from email.utils import parseaddr
+
+    import boto3
+
+    from referrals.config import MailSettings, parse_settings
+
+    ses = boto3.client("ses", region_name=REGION)
+    declared = {t["Name"] for t in ses.list_templates().get("TemplatesMetadata", [])}
+    mail = MailSettings(template_prefix=stack.environment().get("MAIL_TEMPLATE_PREFIX", ""))
+    for site in parse_settings(stack.parameters.get("SitesConfig")).sites.values():
+        ses.verify_email_identity(EmailAddress=parseaddr(site.sender)[1])
+        if mail.template_name(site) not in declared:
+            raise ValueError(f"site '{site.key}' sends template {mail.template_name(site)}, which template.yaml lacks")

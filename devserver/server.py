@@ -5,6 +5,7 @@ See ../shared/CONTRACT.md (the interface) and docs/local.md (what it adds).
 
 from __future__ import annotations
 
+import hmac
 import json
 import os
 import re
@@ -51,6 +52,7 @@ class LocalReferrals:
             {key: self.functions[name] for key, name in self.stack.resolvers().items()},
             {k: int(api.get(k, 0)) for k in ("QueryDepthLimit", "ResolverCountLimit")},
             introspection=api.get("IntrospectionConfig", "ENABLED") != "DISABLED",
+            default_auth=api.get("AuthenticationType", "AMAZON_COGNITO_USER_POOLS"),
         )
 
     def stop(self) -> None:
@@ -109,6 +111,19 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(200, {"status": "ok"})
         if path == "/_local/functions":
             return self._send(200, self.local.describe_functions())
+        if path in ("/_local/published", "/_local/dead-letters"):
+            from devserver import eventbridge  # reward events out, order events refused (docs/rewards.md)
+
+            events = eventbridge.router(self.local)
+            return self._send(200, events.published() if path == "/_local/published" else events.dead_letters())
+        if path == "/_local/outbox":
+            from devserver import outbox  # rendered from the SES templates moto holds (docs/invites.md)
+
+            return self._send(200, outbox.sent())
+        from devserver import pages  # the console, the landing page and /_local/config (docs/local.md)
+
+        if pages.serve(self, path):
+            return None
         self._send(404, {"message": f"No route for GET {path}"})
 
     def do_POST(self) -> None:
@@ -123,14 +138,22 @@ class Handler(BaseHTTPRequestHandler):
             return self._invoke(invoke.group(1), body)
         if path == "/_local/token":
             return self._token(body)
+        if path == "/_local/events":
+            from devserver import eventbridge  # PutEvents, routed by the template's rules (docs/rewards.md)
+
+            return self._send(*eventbridge.router(self.local).put_events(body))
         self._send(404, {"message": f"No route for POST {path}"})
 
     def _graphql(self, body: Any, problem: str | None) -> None:
         from devserver.appsync import RequestContext
 
         try:
-            claims = tokens.verify(self.headers.get("Authorization"))
+            claims: dict[str, Any] | None = tokens.verify(self.headers.get("Authorization"))
         except tokens.InvalidToken:
+            claims = None
+        # As AppSync with an API key as an additional provider: a valid token wins, else a valid key
+        # (a null identity, and only @aws_api_key fields), else 401 before any resolver runs.
+        if claims is None and not api_key_valid(self.headers.get("x-api-key")):
             return self._send(
                 401,
                 {
@@ -159,19 +182,27 @@ class Handler(BaseHTTPRequestHandler):
                     ]
                 },
             )
-        identity = {
-            "sub": claims["sub"],
-            "issuer": claims.get("iss", tokens.ISSUER),
-            "username": claims.get("cognito:username", claims["sub"]),
-            "claims": claims,
-            "sourceIp": [self.client_address[0]],
-            "defaultAuthStrategy": "ALLOW",
-            "groups": claims.get("cognito:groups"),
-        }
+        identity = (
+            None
+            if claims is None
+            else {
+                "sub": claims["sub"],
+                "issuer": claims.get("iss", tokens.ISSUER),
+                "username": claims.get("cognito:username", claims["sub"]),
+                "claims": claims,
+                "sourceIp": [self.client_address[0]],
+                "defaultAuthStrategy": "ALLOW",
+                "groups": claims.get("cognito:groups"),
+            }
+        )
+        mode = "API_KEY" if claims is None else "AMAZON_COGNITO_USER_POOLS"
         headers = {k.lower(): v for k, v in self.headers.items()}
+        # AppSync's edge appends the viewer's address and then its own to what the client sent (docs/invites.md).
+        forwarded = [headers["x-forwarded-for"]] if headers.get("x-forwarded-for") else []
+        headers["x-forwarded-for"] = ", ".join([*forwarded, self.client_address[0], "127.0.0.1"])
         time_in_functions()
         started = time.perf_counter()
-        answer = self.local.appsync.execute(body, RequestContext(identity, headers, {}))
+        answer = self.local.appsync.execute(body, RequestContext(identity, headers, {}, auth_mode=mode))
         # How long the functions took (their AWS calls included) against the whole request: bench/local_api.py
         total_ms, function_ms = (time.perf_counter() - started) * 1000, time_in_functions() * 1000
         self._timings = f"function;dur={function_ms:.3f}, total;dur={total_ms:.3f}"
@@ -200,6 +231,10 @@ def serve(port: int, config_path: str | None = None, ready: threading.Event | No
     handler = type("BoundHandler", (Handler,), {"local": local})
     server = ThreadingHTTPServer(("127.0.0.1", port), handler)
     server.daemon_threads = True
+    if os.environ.get("REFERRALS_LOCAL_SCHEDULES", "on") != "off":
+        from devserver.scheduler import Scheduler  # the template's rate() schedules, on the clock (docs/rewards.md)
+
+        Scheduler(local.functions).start()
     if ready:
         ready.set()
     return server
@@ -209,6 +244,7 @@ def main() -> None:
     port = int(os.environ.get("PORT", "4000"))
     server = serve(port, os.environ.get("REFERRALS_CONFIG"))
     print(f"Referrals local API: http://127.0.0.1:{server.server_address[1]}/graphql", flush=True)
+    print(f"Console (open in a browser): http://127.0.0.1:{server.server_address[1]}/", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -219,3 +255,10 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def api_key_valid(given: str | None) -> bool:
+    """The stand-in's one API key: `REFERRALS_LOCAL_API_KEY`, default `local-api-key` (docs/local.md)."""
+    from devserver import pages
+
+    return bool(given) and hmac.compare_digest(given.encode(), pages.api_key().encode())

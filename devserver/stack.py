@@ -44,6 +44,8 @@ class FunctionEvent:
     pattern: dict[str, Any] | None = None
     input: str | None = None
     bus: str | None = None
+    # Where the rule puts events it could not deliver (its DeadLetterConfig), as an ARN.
+    dead_letter: str | None = None
 
     def describe(self) -> dict[str, Any]:
         described: dict[str, Any] = {"type": self.type}
@@ -65,6 +67,8 @@ class FunctionSpec:
     timeout_s: int
     events: list[FunctionEvent] = field(default_factory=list)
     dead_letter_queue: str | None = None
+    # Lambda retries an asynchronous invocation that raised this many times (EventInvokeConfig; default 2).
+    async_retries: int = 2
 
 
 class Stack:
@@ -73,6 +77,7 @@ class Stack:
     def __init__(self, parameters: dict[str, str] | None = None, path: Path = TEMPLATE) -> None:
         self.document: dict[str, Any] = yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
         self.resources: dict[str, Any] = self.document["Resources"]
+        self.directory = path.resolve().parent
         defaults = {k: str(v.get("Default", "")) for k, v in self.document.get("Parameters", {}).items()}
         self.parameters = {**defaults, **(parameters or {})}
 
@@ -94,11 +99,20 @@ class Stack:
             if key == "Fn::Join":
                 separator, parts = arg
                 return separator.join(str(self.resolve(p)) for p in parts)
+            if key == "Fn::Transform" and arg.get("Name") == "AWS::Include":
+                return self.resolve(self.include(arg["Parameters"]["Location"]))
         if isinstance(value, dict):
             return {k: self.resolve(v) for k, v in value.items()}
         if isinstance(value, list):
             return [self.resolve(v) for v in value]
         return value
+
+    def include(self, location: str) -> Any:
+        """A snippet AWS::Include names by a local path (sam package uploads it; we read it in place)."""
+        path = (self.directory / location).resolve()
+        if not path.is_relative_to(self.directory):
+            raise ValueError(f"AWS::Include of {location} reaches outside the project")
+        return yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
 
     def _condition(self, name: str) -> bool:
         definition = self.document.get("Conditions", {})[name]
@@ -116,7 +130,7 @@ class Stack:
         return name
 
     def _get_att(self, name: str, attribute: str) -> str:
-        kind = self.resources[name]["Type"]
+        kind = self.resources.get(name, {}).get("Type", "")  # SAM-generated resources are not in the file
         if attribute == "Arn":
             service = {
                 "AWS::SQS::Queue": "sqs",
@@ -155,6 +169,7 @@ class Stack:
                 timeout_s=int(props.get("Timeout", globals_.get("Timeout", 3))),
                 events=[self._event(e) for e in (props.get("Events") or {}).values()],
                 dead_letter_queue=self.resolve(dlq["TargetArn"]) if dlq else None,
+                async_retries=int((props.get("EventInvokeConfig") or {}).get("MaximumRetryAttempts", 2)),
             )
         return found
 
@@ -166,7 +181,8 @@ class Stack:
         if kind == "ScheduleV2":
             return FunctionEvent(kind, expression=props["ScheduleExpression"], input=props.get("Input"))
         if kind in {"EventBridgeRule", "CloudWatchEvent"}:
-            return FunctionEvent(kind, pattern=props["Pattern"], bus=props.get("EventBusName"))
+            dead_letter = (props.get("DeadLetterConfig") or {}).get("Arn")
+            return FunctionEvent(kind, pattern=props["Pattern"], bus=props.get("EventBusName"), dead_letter=dead_letter)
         return FunctionEvent(kind)
 
     def layer_dirs(self) -> list[Path]:

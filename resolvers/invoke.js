@@ -26,5 +26,9 @@ export function response(ctx) {
   if (answer.error) {
     util.error(answer.error.message, answer.error.type, null, answer.error.info);
   }
+  // Errors beside data (some invites not sent): the field keeps its value and the response lists them.
+  for (const warning of answer.warnings || []) {
+    util.appendError(warning.message, warning.type, null, warning.info);
+  }
   return answer.data;
 }

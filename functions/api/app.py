@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -11,15 +11,16 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from referrals import customers
-from referrals.config import load_settings
-from referrals.errors import ReferralError
+from referrals import customers, invites, offers, rewards
+from referrals.config import load_mail_settings, load_settings
+from referrals.errors import InvitationsNotSent, ReferralError
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 app = AppSyncResolver()
 settings = load_settings()
+mail_settings = load_mail_settings()
 
 
 class NotSignedIn(ReferralError):
@@ -61,6 +62,15 @@ def customer() -> dict[str, Any] | None:
     return _shape(customers.get_customer(settings, _caller()))
 
 
+@app.resolver(type_name="Customer", field_name="referrals")
+def customer_referrals(offset: int = 0, limit: int = 20) -> dict[str, Any]:
+    caller = _caller()  # whose referrals: always the token's subject, never the parent object's
+    parent = app.current_event.get("source") or {}
+    # The parent `customer` already read the count; reuse it (for this same customer only) to save a read.
+    known_total = parent.get("referralCount") if parent.get("customerId") == caller.customer_id else None
+    return _shape(rewards.list_referrals(settings, caller.customer_id, offset, limit, known_total))
+
+
 @app.resolver(type_name="Mutation", field_name="register")
 def register(input: dict[str, Any]) -> dict[str, Any]:  # noqa: A002 - the schema names it `input`
     caller = _caller()
@@ -79,6 +89,41 @@ def register(input: dict[str, Any]) -> dict[str, Any]:  # noqa: A002 - the schem
     return _shape(outcome)
 
 
+@dataclass(frozen=True)
+class WithWarnings:
+    """A field's value plus errors that travel beside it (util.appendError in resolvers/invoke.js)."""
+
+    data: Any
+    warnings: list[ReferralError] = field(default_factory=list)
+
+
+@app.resolver(type_name="Mutation", field_name="sendReferralEmail")
+def send_referral_email(emailAddresses: list[str]) -> Any:  # noqa: N803 - the schema names it so
+    outcome = invites.send_invites(settings, mail_settings, _caller(), emailAddresses)
+    metrics.add_metric(name="InvitesSent", unit=MetricUnit.Count, value=len(outcome.sent))
+    if outcome.not_sent:
+        metrics.add_metric(name="InvitesNotSent", unit=MetricUnit.Count, value=len(outcome.not_sent))
+    # Counts and reasons only: the addresses stay out of the logs.
+    logger.info("invites", extra={"sent": len(outcome.sent), "notSent": sorted(r for _, r in outcome.not_sent)})
+    if outcome.not_sent:
+        return WithWarnings(True, [InvitationsNotSent(outcome.not_sent)])
+    return True
+
+
+def _source_ip() -> str | None:
+    event = app.current_event
+    identity = event.get("identity") or {}
+    headers = (event.get("request") or {}).get("headers") or {}
+    return offers.client_ip(identity.get("sourceIp"), headers.get("x-forwarded-for"), settings.trusted_proxy_hops)
+
+
+@app.resolver(type_name="Query", field_name="referralOffer")
+def referral_offer(code: str) -> dict[str, Any]:
+    offer = offers.lookup(settings, code, _source_ip())
+    metrics.add_metric(name="OfferLookups" if offer.valid else "OfferLookupsInvalid", unit=MetricUnit.Count, value=1)
+    return _shape(offer)
+
+
 def graphql_error(error: ReferralError) -> dict[str, Any]:
     """The one place a domain error becomes what the client sees (resolvers/invoke.js raises it)."""
     return {"error": {"type": error.code, "message": error.message, "info": error.info or None}}
@@ -89,7 +134,10 @@ def graphql_error(error: ReferralError) -> dict[str, Any]:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
-        return {"data": app.resolve(event, context)}
+        answer = app.resolve(event, context)
+        if isinstance(answer, WithWarnings):
+            return {"data": answer.data, "warnings": [graphql_error(w)["error"] for w in answer.warnings]}
+        return {"data": answer}
     except ReferralError as error:
         metrics.add_metric(name=f"Error{error.code}", unit=MetricUnit.Count, value=1)
         logger.info("refused", extra={"errorType": error.code})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
 from typing import Any
@@ -28,7 +29,17 @@ class InviteRules:
     refill_per_day: int = 20
     cooldown_days: int = 30
     site_sends_per_second: int = 14
+    # SES tolerates short bursts above its per-second rate; the site bucket holds this many seconds of sends.
+    site_burst_seconds: int = 10
     template: str = "ReferralInvite"
+
+
+@dataclass(frozen=True)
+class LookupRules:
+    """The public code lookup's limit per source IP (enumerating codes must stay hopeless)."""
+
+    capacity: int = 20
+    refill_per_hour: int = 60
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,9 @@ class Settings:
     sites: dict[str, Site]
     default_site: str = "default"
     count_shards: int = 1
+    code_lookups: LookupRules = field(default_factory=LookupRules)
+    # Proxies that append to X-Forwarded-For in front of the resolver (AppSync's edge); we count from the right.
+    trusted_proxy_hops: int = 1
 
     def site(self, key: str | None) -> Site | None:
         return self.sites.get(key or self.default_site)
@@ -101,6 +115,16 @@ def _site(key: str, raw: dict[str, Any]) -> Site:
     site = replace(site, key=key)
     if not site.domain or not site.sender:
         raise ValueError(f"site '{key}' needs a domain and a sender")
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", key):
+        raise ValueError(f"site key '{key}' may hold only letters, digits, '_' and '-' (it tags mail)")
+    if any(ord(c) < 32 or ord(c) == 127 for c in site.sender + site.name + site.domain):
+        raise ValueError(f"site '{key}' has control characters in its sender, name or domain")
+    rules = site.invites
+    if min(rules.refill_per_day, rules.site_sends_per_second, rules.site_burst_seconds, rules.cooldown_days) < 1:
+        raise ValueError(f"site '{key}': invite rates and the cool-down must be positive")
+    site_burst = rules.site_sends_per_second * rules.site_burst_seconds
+    if not 1 <= rules.max_addresses_per_call <= min(rules.bucket_capacity, site_burst):
+        raise ValueError(f"site '{key}': invites.maxAddressesPerCall must fit both the customer and the site bucket")
     unknown = set(site.share_methods) - set(SHARE_METHODS)
     if unknown:
         raise ValueError(f"site '{key}' names unknown share methods {sorted(unknown)}")
@@ -115,9 +139,50 @@ def parse_settings(document: str | None) -> Settings:
     default_site = raw.get("defaultSite", DEFAULT_SITE.key if DEFAULT_SITE.key in sites else next(iter(sites)))
     if default_site not in sites:
         raise ValueError(f"defaultSite '{default_site}' is not among the sites")
-    return Settings(sites=sites, default_site=default_site, count_shards=int(raw.get("countShards", 1)))
+    return Settings(
+        sites=sites,
+        default_site=default_site,
+        count_shards=int(raw.get("countShards", 1)),
+        code_lookups=_typed(LookupRules, raw.get("codeLookups") or {}, LookupRules()),
+        trusted_proxy_hops=int(raw.get("trustedProxyHops", 1)),
+    )
 
 
 def load_settings() -> Settings:
     """The one place that reads the environment: `SITES_CONFIG` holds the JSON document."""
     return parse_settings(os.environ.get("SITES_CONFIG"))
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    """Where invites go out: SES template names are `template_prefix` + a site's `invites.template`."""
+
+    template_prefix: str = ""
+    configuration_set: str | None = None
+
+    def template_name(self, site: Site) -> str:
+        return self.template_prefix + site.invites.template
+
+
+def load_mail_settings() -> MailSettings:
+    """`MAIL_TEMPLATE_PREFIX` and `INVITES_CONFIGURATION_SET` come from template.yaml."""
+    return MailSettings(
+        template_prefix=os.environ.get("MAIL_TEMPLATE_PREFIX", ""),
+        configuration_set=os.environ.get("INVITES_CONFIGURATION_SET") or None,
+    )
+
+
+@dataclass(frozen=True)
+class EventSettings:
+    """Where reward events go (the service's own bus) and where unusable order events are kept."""
+
+    bus_name: str = "ReferralsEventBus"
+    order_events_dlq_url: str | None = None
+
+
+def load_event_settings() -> EventSettings:
+    """`EVENT_BUS_NAME` and `ORDER_EVENTS_DLQ_URL` come from template.yaml."""
+    return EventSettings(
+        bus_name=os.environ.get("EVENT_BUS_NAME", "ReferralsEventBus"),
+        order_events_dlq_url=os.environ.get("ORDER_EVENTS_DLQ_URL") or None,
+    )

@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from referrals import codes, emails, storage
+from referrals import codes, emails, outbox, rewards, storage
 from referrals.config import Settings, Site
 from referrals.errors import Busy, UnknownSite
 from referrals.sharing import share_urls
@@ -134,7 +134,8 @@ def register(
     """Create the caller's account and code, linked to the referrer when a usable code is given.
 
     Requests: one transaction; plus one read when a code is given or the input is invalid
-    (to say ACCOUNT_EXISTS first, as the contract orders).
+    (to say ACCOUNT_EXISTS first, as the contract orders). An eligible referral's ReferralRegistered event
+    rides in that transaction and is published after it: one PutEvents and one BatchWriteItem.
     """
     site = site_of(settings, caller)
     created_at = (now or datetime.now(UTC)).isoformat(timespec="milliseconds")
@@ -148,6 +149,7 @@ def register(
         return Registration(error="INVALID_DATA", field_errors=problems)
 
     referral: storage.ReferralItem | None = None
+    events: list[storage.OutboxItem] = []
     if code is not None:
         exists, code_item = storage.load_registration_context(caller.customer_id, code)
         if exists:
@@ -171,6 +173,8 @@ def register(
             friend_name=masked_name(full_name.strip()),
             created_at=created_at,
         )
+        # The ReferralRegistered event (the friend's discount) is written in the same transaction (outbox).
+        events = rewards.prepare_registration(site, referral)
 
     assert caller.email is not None
     first_name = full_name.split()[0]
@@ -196,10 +200,11 @@ def register(
             created_at=created_at,
         )
         try:
-            storage.create_account(customer, code_item, referral, random.randrange(settings.count_shards))
+            storage.create_account(customer, code_item, referral, random.randrange(settings.count_shards), events)
         except storage.AccountExists:
             return Registration(error="ACCOUNT_EXISTS")
         except storage.CodeTaken:
             continue
+        outbox.publish(events)  # never raises: what it cannot publish, the reconciliation will
         return Registration(customer=_profile(site, caller.customer_id, new_code, 0), new_customer=True)
     raise Busy()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 
@@ -60,3 +61,61 @@ class Busy(ReferralError):
 
     def __init__(self) -> None:
         super().__init__("The service is busy: please try again shortly")
+
+
+def _quoted(address: str) -> str:
+    """An address as the client sent it, JSON-quoted so control characters show as escapes, not as line breaks."""
+    return json.dumps(address)
+
+
+class InvalidEmailAddresses(ReferralError):
+    """One or more addresses cannot be mailed; `info.invalidAddresses` gives each with its reason."""
+
+    code = "InvalidEmailAddress"
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__(
+            "Invalid email addresses: " + ", ".join(_quoted(address) for address, _ in problems),
+            {"field": "emailAddresses", "invalidAddresses": [{"address": a, "reason": r} for a, r in problems]},
+        )
+
+
+class TooManyEmailAddresses(ReferralError):
+    code = "TooManyEmailAddresses"
+
+    def __init__(self, given: int, limit: int, problems: list[tuple[str, str]]) -> None:
+        message = f"Too many email addresses: {given} given, at most {limit} per call"
+        if problems:
+            message += "; invalid: " + ", ".join(_quoted(address) for address, _ in problems)
+        super().__init__(
+            message,
+            {
+                "field": "emailAddresses",
+                "maxAddresses": limit,
+                "given": given,
+                "invalidAddresses": [{"address": a, "reason": r} for a, r in problems],
+            },
+        )
+
+
+class InvitationsNotSent(ReferralError):
+    """Some (or all) invites were not mailed: skipped (recently invited, suppressed) or refused by SES.
+
+    When at least one invite went out it travels as a warning beside `true`; when none could be sent
+    because SES refused them all, it is the call's error.
+    """
+
+    code = "InvitationsNotSent"
+
+    def __init__(self, skipped: list[tuple[str, str]]) -> None:
+        super().__init__(
+            "Some invitations were not sent: " + ", ".join(f"{_quoted(a)} ({r})" for a, r in skipped),
+            {"notSent": [{"address": a, "reason": r} for a, r in skipped]},
+        )
+
+
+class ProgrammeDisabled(ReferralError):
+    code = "ReferralProgrammeDisabled"
+
+    def __init__(self) -> None:
+        super().__init__("The referral programme is not running on this site")

@@ -5,18 +5,24 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+import zlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
 from typing import Any, TypeVar
+from urllib.parse import quote
 
-from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import Attribute, BooleanAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.connection import Connection
+from pynamodb.constants import NUMBER
 from pynamodb.exceptions import PynamoDBException, TransactWriteError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from referrals.errors import Busy
+from referrals.ratelimit import Attempt, Bucket, Decision, after_refusal, first_attempt
 
 _REGION = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "eu-west-1"
 _RETRYABLE_REASONS = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
@@ -100,6 +106,15 @@ class ReferralItem(Model):
     friend_name = UnicodeAttribute(attr_name="friendName")
     created_at = UnicodeAttribute(attr_name="createdAt")
     by_referrer = ByReferrerIndex()
+    # The reward lifecycle (referrals.rewards): every move is conditional on `version`.
+    version = NumberAttribute(default=0)
+    reason = UnicodeAttribute(null=True)
+    pending_order_id = UnicodeAttribute(null=True, attr_name="pendingOrderId")
+    window_ends_at = UnicodeAttribute(null=True, attr_name="windowEndsAt")
+    earned_order_id = UnicodeAttribute(null=True, attr_name="earnedOrderId")
+    settled_at = UnicodeAttribute(null=True, attr_name="settledAt")
+    due_shard = NumberAttribute(null=True, attr_name="dueShard")
+    due_at = UnicodeAttribute(null=True, attr_name="dueAt")
 
     @staticmethod
     def key_for(referee_id: str) -> tuple[str, str]:
@@ -195,8 +210,14 @@ def customer_exists(customer_id: str) -> bool:
     return load_registration_context(customer_id, None)[0]
 
 
-def create_account(customer: CustomerItem, code: CodeItem, referral: ReferralItem | None, count_shard: int) -> None:
-    """Account, code, link and the referrer's count in one transaction: all of it or none of it.
+def create_account(
+    customer: CustomerItem,
+    code: CodeItem,
+    referral: ReferralItem | None,
+    count_shard: int,
+    events: Sequence[Model] = (),
+) -> None:
+    """Account, code, link, the referrer's count (and the outbox's events) in one transaction: all or none.
 
     Raises AccountExists when the customer already has an account (a retry or a race lost),
     CodeTaken when the fresh code collided with an existing one.
@@ -211,6 +232,8 @@ def create_account(customer: CustomerItem, code: CodeItem, referral: ReferralIte
                 CountItem(referral.referrer_id, count_shard),
                 actions=[CountItem.count.add(1)],
             )
+        for event in events:  # after the three puts above, so the reasons' positions below stay as they are
+            transaction.save(event)
 
     reasons = _transact(write)
     if reasons is None:
@@ -252,3 +275,428 @@ def _shared_connection() -> Connection:
 
 def query_referrals(referrer_id: str, offset: int, limit: int) -> Iterable[ReferralItem]:
     return ReferralItem.by_referrer.query(referrer_id, scan_index_forward=False, limit=offset + limit)
+
+
+# ---------- Rewards: the referee's ledger, the outbox, monthly caps, the due index (docs/rewards.md) ----------
+# Under `REFEREE#<id>`: the referral (`REFERRAL`), one immutable item per order fact (`ORDER#<order>...`) and
+# the outbox (`EVENT#<idempotency key>`), so one Query reads a friend's whole story. Under `REFERRER#<id>`: one
+# counter per month for the cap. Items the reconciliation must visit carry `dueShard`/`dueAt` (sparse index).
+
+DUE_INDEX = "Due"
+# The due index's partition key is spread over this many values so its writes never pile on one partition;
+# the reconciliation queries each value. Raising it later is safe; lowering it strands items.
+DUE_SHARDS = 4
+REGION = _REGION
+
+
+class DecimalAttribute(Attribute[Decimal]):
+    """Money as a DynamoDB number, read back as Decimal (pynamodb's NumberAttribute would give a float)."""
+
+    attr_type = NUMBER
+
+    def serialize(self, value: Decimal) -> str:
+        return str(value)
+
+    def deserialize(self, value: str) -> Decimal:
+        return Decimal(value)
+
+
+def due_shard(referee_id: str) -> int:
+    return zlib.crc32(referee_id.encode()) % DUE_SHARDS
+
+
+def referee_pk(referee_id: str) -> str:
+    return f"REFEREE#{referee_id}"
+
+
+class OrderFactItem(Model):
+    """What one order event said about a friend's order. Written once, with a condition on its key (order id,
+    kind, refund key), never changed: a redelivered event finds its fact already there."""
+
+    class Meta(_Meta):
+        table_name = _table("REFERRALS_TABLE")
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    order_id = UnicodeAttribute(attr_name="orderId")
+    kind = UnicodeAttribute()
+    at = UnicodeAttribute()
+    amount = DecimalAttribute(null=True)
+    currency = UnicodeAttribute(null=True)
+    event_id = UnicodeAttribute(attr_name="eventId")
+    expires_at = NumberAttribute(null=True, attr_name="expiresAt")
+
+    @staticmethod
+    def sort_key(order_id: str, suffix: str) -> str:
+        # Order ids are the commerce system's: quoted, so a `#` in one cannot forge another order's key.
+        return f"ORDER#{quote(order_id, safe='')}{suffix}"
+
+
+class OutboxItem(Model):
+    """A reward event waiting to be published, written in the transaction of the change it announces.
+    Deleted once EventBridge has accepted it; until then the due index leads the reconciliation to it."""
+
+    class Meta(_Meta):
+        table_name = _table("REFERRALS_TABLE")
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    detail_type = UnicodeAttribute(attr_name="detailType")
+    detail = UnicodeAttribute()
+    at = UnicodeAttribute()
+    due_shard = NumberAttribute(attr_name="dueShard")
+    due_at = UnicodeAttribute(attr_name="dueAt")
+
+
+class RewardCapItem(Model):
+    """Rewards a referrer earned in one calendar month; the cap is a condition on this counter."""
+
+    class Meta(_Meta):
+        table_name = _table("REFERRALS_TABLE")
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    earned = NumberAttribute(default=0)
+    expires_at = NumberAttribute(null=True, attr_name="expiresAt")
+
+    @staticmethod
+    def key_for(referrer_id: str, month: str) -> tuple[str, str]:
+        return f"REFERRER#{referrer_id}", f"CAP#{month}"
+
+
+@dataclass(frozen=True)
+class RefereeLedger:
+    referral: ReferralItem | None
+    facts: list[OrderFactItem]
+
+
+def _query_raw(request: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """One Query page through pynamodb's client: the items here are of several models, told apart by `sk`."""
+    try:
+        answer = _client().query(**request)
+    except Exception as error:  # botocore already retried throttling
+        raise Busy() from error
+    return answer.get("Items", []), answer.get("LastEvaluatedKey")
+
+
+def load_ledger(referee_id: str) -> RefereeLedger:
+    """The referral and every order fact of one friend: one strongly consistent Query (more only past 1 MB).
+    Outbox items sort before `ORDER#` and are left out."""
+    request: dict[str, Any] = {
+        "TableName": ReferralItem.Meta.table_name,
+        "KeyConditionExpression": "pk = :pk AND sk >= :from",
+        "ExpressionAttributeValues": {":pk": {"S": referee_pk(referee_id)}, ":from": {"S": "ORDER#"}},
+        "ConsistentRead": True,
+    }
+    referral: ReferralItem | None = None
+    facts: list[OrderFactItem] = []
+    while True:
+        items, last = _query_raw(request)
+        for raw in items:
+            if raw["sk"]["S"] == "REFERRAL":
+                referral = ReferralItem.from_raw_data(raw)
+            elif raw["sk"]["S"].startswith("ORDER#"):
+                facts.append(OrderFactItem.from_raw_data(raw))
+        if not last:
+            return RefereeLedger(referral, facts)
+        request["ExclusiveStartKey"] = last
+
+
+def due_page(
+    shard: int, until: str, start_key: dict[str, Any] | None, limit: int
+) -> tuple[list[ReferralItem | OutboxItem], dict[str, Any] | None]:
+    """One page of what is due by `until` on one shard of the due index, oldest first."""
+    request: dict[str, Any] = {
+        "TableName": ReferralItem.Meta.table_name,
+        "IndexName": DUE_INDEX,
+        "KeyConditionExpression": "dueShard = :shard AND dueAt <= :until",
+        "ExpressionAttributeValues": {":shard": {"N": str(shard)}, ":until": {"S": until}},
+        "Limit": limit,
+    }
+    if start_key:
+        request["ExclusiveStartKey"] = start_key
+    items, last = _query_raw(request)
+    found: list[ReferralItem | OutboxItem] = []
+    for raw in items:
+        sort_key = raw["sk"]["S"]
+        if sort_key == "REFERRAL":
+            found.append(ReferralItem.from_raw_data(raw))
+        elif sort_key.startswith("EVENT#"):
+            found.append(OutboxItem.from_raw_data(raw))
+    return found, last
+
+
+class Commit(StrEnum):
+    DONE = "DONE"
+    DUPLICATE = "DUPLICATE"  # a fact of this change was already recorded: the event was seen before
+    STALE = "STALE"  # the referral moved since it was read: read again and decide again
+    CAPPED = "CAPPED"  # the referrer's monthly counter is at the cap
+
+
+@dataclass(frozen=True)
+class CapCharge:
+    referrer_id: str
+    month: str
+    limit: int
+    expires_at: int
+
+
+@dataclass
+class LedgerChange:
+    """One move of a referral: its new attributes (None removes one), guarded by the version it was read at,
+    with the facts that caused it, the events that announce it and, when it earns, the monthly counter."""
+
+    referral: ReferralItem
+    expected_version: int
+    updates: dict[str, Any]
+    facts: list[OrderFactItem] = field(default_factory=list)
+    events: list[OutboxItem] = field(default_factory=list)
+    cap: CapCharge | None = None
+
+
+def _referral_write(change: LedgerChange) -> tuple[list[Any], Any]:
+    actions = [ReferralItem.version.set(change.expected_version + 1)]
+    for name, value in change.updates.items():
+        attribute = getattr(ReferralItem, name)
+        actions.append(attribute.remove() if value is None else attribute.set(value))
+    condition = ReferralItem.version == change.expected_version
+    if change.expected_version == 0:
+        condition = condition | ReferralItem.version.does_not_exist()
+    return actions, condition
+
+
+def commit(change: LedgerChange) -> Commit:
+    """Apply a change in one request: an UpdateItem when only the referral moves, else one transaction
+    (facts, events, referral, counter), all or nothing."""
+    actions, condition = _referral_write(change)
+    if not change.facts and not change.events and change.cap is None:
+        try:
+            change.referral.update(actions=actions, condition=condition)
+        except PynamoDBException as error:
+            if _refused_by_condition(error):
+                return Commit.STALE
+            raise Busy() from error
+        return Commit.DONE
+
+    def write(transaction: TransactWrite) -> None:
+        for fact in change.facts:
+            transaction.save(fact, condition=OrderFactItem.pk.does_not_exist())
+        for event in change.events:
+            transaction.save(event)
+        transaction.update(change.referral, actions=actions, condition=condition)
+        if change.cap is not None:
+            counter = RewardCapItem(*RewardCapItem.key_for(change.cap.referrer_id, change.cap.month))
+            transaction.update(
+                counter,
+                actions=[RewardCapItem.earned.add(1), RewardCapItem.expires_at.set(change.cap.expires_at)],
+                condition=RewardCapItem.earned.does_not_exist() | (RewardCapItem.earned < change.cap.limit),
+            )
+
+    reasons = _transact(write)
+    if reasons is None:
+        return Commit.DONE
+    # Puts come first in the request (facts, then events), then the referral, then the counter.
+    facts = len(change.facts)
+    failed = {index for index, reason in enumerate(reasons) if reason == "ConditionalCheckFailed"}
+    if failed & set(range(facts)):
+        return Commit.DUPLICATE
+    if facts + len(change.events) in failed:
+        return Commit.STALE
+    return Commit.CAPPED
+
+
+def _refused_by_condition(error: PynamoDBException) -> bool:
+    cause = getattr(error, "cause", None)
+    response = getattr(cause, "response", None) or {}
+    return response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def delete_outbox(items: Iterable[OutboxItem]) -> None:
+    """Forget events EventBridge accepted: BatchWriteItem, 25 to a request."""
+    try:
+        with OutboxItem.batch_write() as batch:
+            for item in items:
+                batch.delete(item)
+    except PynamoDBException as error:
+        raise Busy() from error
+
+
+# ---------- Invites: rate-limit buckets, per-address cool-down and suppression (InvitesTable) ----------
+# One table, one partition key: `BUCKET#<scope>#<subject>` items hold a GCRA theoretical arrival time,
+# `ADDRESS#<site>#<address hash>` items hold who invited an address until when, or that it is suppressed.
+
+
+class BucketItem(Model):
+    """A token bucket as GCRA stores it: one number (ms since the epoch), removed by TTL once the bucket is full."""
+
+    class Meta(_Meta):
+        table_name = _table("INVITES_TABLE")
+
+    pk = UnicodeAttribute(hash_key=True)
+    tat = NumberAttribute(null=True)
+    expires_at = NumberAttribute(null=True, attr_name="expiresAt")
+
+
+class AddressItem(Model):
+    """A friend's address (hashed) on one site: invited until when (TTL), or suppressed for good."""
+
+    class Meta(_Meta):
+        table_name = _table("INVITES_TABLE")
+
+    pk = UnicodeAttribute(hash_key=True)
+    invited_until = NumberAttribute(null=True, attr_name="invitedUntil")
+    invited_at = NumberAttribute(null=True, attr_name="invitedAt")
+    invited_by = UnicodeAttribute(null=True, attr_name="invitedBy")
+    suppressed_at = UnicodeAttribute(null=True, attr_name="suppressedAt")
+    suppressed_reason = UnicodeAttribute(null=True, attr_name="suppressedReason")
+    expires_at = NumberAttribute(null=True, attr_name="expiresAt")
+
+    @staticmethod
+    def key_for(site: str, address_hash: str) -> str:
+        return f"ADDRESS#{site}#{address_hash}"
+
+
+def _update_or_old(item: Model, actions: list[Any], condition: Any) -> dict[str, Any] | None:
+    """A conditional UpdateItem that, when refused, returns the item as it stood ({} when absent).
+
+    pynamodb builds the expressions but cannot ask for ReturnValuesOnConditionCheckFailure, which saves the
+    read a refusal would otherwise need; so the request it builds goes out through its own client.
+    """
+    from botocore.exceptions import ClientError
+
+    connection = type(item)._get_connection()
+    hash_key, range_key = item._get_hash_range_key_serialized_values()
+    request = connection.get_operation_kwargs(
+        hash_key,
+        range_key=range_key,
+        actions=actions,
+        condition=condition,
+        return_values_on_condition_failure="ALL_OLD",
+    )
+    try:
+        connection.connection.client.update_item(**request)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return error.response.get("Item") or {}
+        raise Busy() from error  # botocore has already retried throttling
+    return None
+
+
+def take_tokens(key: str, bucket: Bucket, now_ms: int, cost: int) -> Decision:
+    """Spend `cost` tokens of bucket `key` at `now_ms`: one conditional UpdateItem, never a read.
+
+    The protocol (which write first, what a refusal means) is referrals.ratelimit's; this runs its writes.
+    A second write is needed only when the bucket is part-spent; a refused caller costs one request.
+    """
+    expires = bucket.expires_at(now_ms)
+    step: Attempt | Decision = first_attempt(bucket, now_ms, cost)
+    for _ in range(_TRANSACTION_ATTEMPTS):
+        if isinstance(step, Decision):
+            return step
+        written, stored = bucket_write(key, step, expires)
+        if written:
+            return Decision(True)
+        # A concurrent writer may move the TAT again before our next write: hence the loop.
+        step = after_refusal(bucket, now_ms, cost, stored)
+    raise Busy()
+
+
+def bucket_write(key: str, step: Attempt, expires_at_s: int) -> tuple[bool, int | None]:
+    """One write of the protocol as a conditional UpdateItem: (written, the stored TAT when refused)."""
+    item = BucketItem(f"BUCKET#{key}")
+    if step.fresh:
+        actions = [BucketItem.tat.set(step.new_tat_ms), BucketItem.expires_at.set(expires_at_s)]
+        condition = BucketItem.tat.does_not_exist() | (BucketItem.tat < step.floor_ms)
+    else:
+        actions = [BucketItem.tat.set(BucketItem.tat + step.increment_ms), BucketItem.expires_at.set(expires_at_s)]
+        condition = (BucketItem.tat >= step.floor_ms) & (BucketItem.tat <= step.ceiling_ms)
+    old = _update_or_old(item, actions, condition)
+    if old is None:
+        return True, None
+    stored = BucketItem.from_raw_data(old).tat if old else None
+    return False, None if stored is None else int(stored)
+
+
+def return_tokens(key: str, bucket: Bucket, cost: int) -> None:
+    """Give back `cost` tokens (mail SES refused). No item means a full bucket: nothing to give back."""
+    try:
+        BucketItem(f"BUCKET#{key}").update(
+            actions=[BucketItem.tat.add(-bucket.increment(cost))], condition=BucketItem.tat.exists()
+        )
+    except PynamoDBException as error:
+        if _is_condition_failure(error):
+            return
+        raise Busy() from error
+
+
+def _is_condition_failure(error: PynamoDBException) -> bool:
+    cause = getattr(error, "cause", None)
+    response = getattr(cause, "response", None) or {}
+    return response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def claim_address(site: str, address_hash: str, customer_id: str, now_s: int, until_s: int) -> str | None:
+    """Mark an address invited until `until_s`, unless it is suppressed or someone invited it since the last
+    cool-down: None when claimed, else "SUPPRESSED" or "RECENTLY_INVITED". One conditional UpdateItem."""
+    item = AddressItem(AddressItem.key_for(site, address_hash))
+    actions = [
+        AddressItem.invited_until.set(until_s),
+        AddressItem.invited_at.set(now_s),
+        AddressItem.invited_by.set(customer_id),
+        AddressItem.expires_at.set(until_s),
+    ]
+    condition = AddressItem.suppressed_at.does_not_exist() & (
+        AddressItem.invited_until.does_not_exist() | (AddressItem.invited_until <= now_s)
+    )
+    old = _update_or_old(item, actions, condition)
+    if old is None:
+        return None
+    return "SUPPRESSED" if AddressItem.from_raw_data(old).suppressed_at else "RECENTLY_INVITED"
+
+
+def release_address(site: str, address_hash: str, customer_id: str, invited_at_s: int) -> None:
+    """Undo our own claim (SES did not take the mail), never someone else's and never a suppression."""
+    condition = (
+        (AddressItem.invited_by == customer_id)
+        & (AddressItem.invited_at == invited_at_s)
+        & AddressItem.suppressed_at.does_not_exist()
+    )
+    try:
+        AddressItem(AddressItem.key_for(site, address_hash)).delete(condition=condition)
+    except PynamoDBException as error:
+        if _is_condition_failure(error):
+            return
+        raise Busy() from error
+
+
+def suppress_address(site: str, address_hash: str, reason: str, at: str) -> None:
+    """Put an address on the site's suppression list for good (no TTL). Idempotent: the first time stays."""
+    try:
+        AddressItem(AddressItem.key_for(site, address_hash)).update(
+            actions=[
+                AddressItem.suppressed_at.set(AddressItem.suppressed_at | at),
+                AddressItem.suppressed_reason.set(AddressItem.suppressed_reason | reason),
+                AddressItem.expires_at.remove(),
+            ]
+        )
+    except PynamoDBException as error:
+        raise Busy() from error
+
+
+def load_customer(customer_id: str) -> CustomerItem | None:
+    """The account alone (no counts): one GetItem."""
+    try:
+        return CustomerItem.get(customer_id)
+    except CustomerItem.DoesNotExist:
+        return None
+    except PynamoDBException as error:
+        raise Busy() from error
+
+
+def load_code(code: str) -> CodeItem | None:
+    try:
+        return CodeItem.get(code)
+    except CodeItem.DoesNotExist:
+        return None
+    except PynamoDBException as error:
+        raise Busy() from error

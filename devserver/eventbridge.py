@@ -1,0 +1,219 @@
+"""EventBridge to Lambda, which moto lacks: PutEvents in, each entry matched against the rules template.yaml
+declares (moto's own EventPattern does the matching) and delivered to the rules' target functions before the
+call returns, in the envelope EventBridge hands Lambda. Also what the service published on its buses
+(`/_local/published`) and what was dead-lettered (`/_local/dead-letters`). See docs/rewards.md.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from devserver.lambdas import FunctionError, LocalFunction
+from devserver.stack import ACCOUNT, REGION, FunctionEvent
+
+_RULE_TYPES = {"EventBridgeRule", "CloudWatchEvent"}
+_router_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Route:
+    function: LocalFunction
+    event: FunctionEvent
+    pattern: Any  # moto.events.models.EventPattern
+
+    @property
+    def bus(self) -> str:
+        return _bus_name(self.event.bus)
+
+    def dead_letter_queue(self) -> str | None:
+        """Lambda's own dead-letter queue takes what the handler failed on; the rule's, what it could not deliver."""
+        arn = self.function.spec.dead_letter_queue or self.event.dead_letter
+        return arn.rsplit(":", 1)[-1] if arn else None
+
+
+def _bus_name(name_or_arn: str | None) -> str:
+    if not name_or_arn:
+        return "default"
+    return name_or_arn.rsplit("/", 1)[-1] if name_or_arn.startswith("arn:") else name_or_arn
+
+
+def _entry_error(code: str, message: str) -> dict[str, str]:
+    return {"ErrorCode": code, "ErrorMessage": message}
+
+
+def _event_time(value: Any) -> str | None:
+    """An entry's Time as EventBridge writes `time` (UTC, seconds, Z); None when it is not a time."""
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            moment = datetime.fromtimestamp(value, UTC)
+        elif isinstance(value, str):
+            moment = datetime.fromisoformat(value)
+            moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        else:
+            return None
+    except (ValueError, OverflowError, OSError):
+        return None
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class EventRouter:
+    def __init__(self, functions: dict[str, LocalFunction], buses: list[str]) -> None:
+        from moto.events.models import EventPattern
+
+        self.routes = [
+            Route(function, event, EventPattern.load(json.dumps(event.pattern)))
+            for function in functions.values()
+            for event in function.spec.events
+            if event.type in _RULE_TYPES and event.pattern is not None
+        ]
+        self.buses = buses
+        self.known_buses = {"default", *buses, *(route.bus for route in self.routes)}
+        self._lock = threading.Lock()
+        self._published: list[dict[str, Any]] = []
+        self._dead_letters: list[dict[str, Any]] = []
+
+    # ---- PutEvents ----
+
+    def put_events(self, body: Any) -> tuple[int, dict[str, Any]]:
+        entries = body.get("Entries") if isinstance(body, dict) else None
+        if not isinstance(entries, list) or not entries:
+            return 400, {"__type": "ValidationException", "message": "Entries must be a non-empty list of entries"}
+        results = [self._put(entry) for entry in entries]
+        failed = sum(1 for result in results if "ErrorCode" in result)
+        return 200, {"FailedEntryCount": failed, "Entries": results}
+
+    def _put(self, entry: Any) -> dict[str, str]:
+        """One entry, checked as PutEvents checks it; a bad one fails alone and never stops the others."""
+        if not isinstance(entry, dict):
+            return _entry_error("InvalidArgument", "Each entry must be an object.")
+        for name in ("Source", "DetailType", "Detail"):
+            if not isinstance(entry.get(name), str) or not entry[name]:
+                return _entry_error(
+                    "InvalidArgument", f"Parameter {name} is not valid. Reason: {name} is a required argument."
+                )
+        try:
+            detail = json.loads(entry["Detail"])
+        except ValueError:
+            detail = None
+        if not isinstance(detail, dict):
+            return _entry_error("MalformedDetail", "Detail is malformed.")
+        time = (
+            _event_time(entry["Time"]) if entry.get("Time") is not None else _event_time(datetime.now(UTC).isoformat())
+        )
+        if time is None:
+            return _entry_error("InvalidArgument", "Parameter Time is not valid.")
+        resources = entry.get("Resources") or []
+        if not isinstance(resources, list) or not all(isinstance(r, str) for r in resources):
+            return _entry_error("InvalidArgument", "Parameter Resources is not valid.")
+        bus = _bus_name(entry.get("EventBusName") if isinstance(entry.get("EventBusName"), str) else None)
+        if bus not in self.known_buses:
+            return _entry_error("ResourceNotFoundException", f"Event bus {bus} does not exist.")
+        envelope = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": entry["DetailType"],
+            "source": entry["Source"],
+            "account": ACCOUNT,
+            "time": time,
+            "region": REGION,
+            "resources": resources,
+            "detail": detail,
+        }
+        for route in self.routes:
+            if route.bus == bus and route.pattern.matches_event(envelope):
+                self._deliver(route, envelope)
+        return {"EventId": envelope["id"]}
+
+    def _deliver(self, route: Route, envelope: dict[str, Any]) -> None:
+        """As Lambda runs an asynchronous invocation: retried when the handler raises, then dead-lettered."""
+        failure: FunctionError | None = None
+        for _ in range(1 + route.function.spec.async_retries):
+            try:
+                route.function.invoke(copy.deepcopy(envelope))
+                return
+            except FunctionError as error:
+                failure = error
+        assert failure is not None
+        queue = route.dead_letter_queue()
+        if queue is None:
+            return  # as on AWS without a dead-letter queue: the event is dropped
+        import boto3
+
+        boto3.client("sqs", region_name=REGION).send_message(
+            QueueUrl=f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{queue}",
+            MessageBody=json.dumps(envelope),
+            MessageAttributes={
+                "RequestID": {"DataType": "String", "StringValue": envelope["id"]},
+                "ErrorCode": {"DataType": "String", "StringValue": failure.error_type},
+                "ErrorMessage": {"DataType": "String", "StringValue": failure.error_message[:1000] or "-"},
+            },
+        )
+
+    # ---- what came out ----
+
+    def _drain(self, queue: str) -> list[dict[str, Any]]:
+        import boto3
+
+        sqs = boto3.client("sqs", region_name=REGION)
+        url = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{queue}"
+        drained: list[dict[str, Any]] = []
+        while True:
+            answer = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"])
+            messages = answer.get("Messages", [])
+            if not messages:
+                return drained
+            drained.extend(messages)
+            sqs.delete_message_batch(
+                QueueUrl=url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+            )
+
+    def published(self) -> list[dict[str, Any]]:
+        """Every event the service put on its buses, oldest first (kept by a catch-all rule: devserver/aws.py)."""
+        from devserver.aws import published_queue
+
+        with self._lock:
+            for bus in self.buses:
+                for message in self._drain(published_queue(bus)):
+                    event = json.loads(message["Body"])
+                    self._published.append(
+                        {
+                            "Source": event["source"],
+                            "DetailType": event["detail-type"],
+                            "Detail": event["detail"],
+                            "Time": event["time"],
+                            "EventBusName": bus,
+                            "EventId": event["id"],
+                        }
+                    )
+            return list(self._published)
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        """What the rules' functions could not take: malformed events and handler failures, oldest first."""
+        queues = sorted({q for q in (route.dead_letter_queue() for route in self.routes) if q})
+        with self._lock:
+            for queue in queues:
+                for message in self._drain(queue):
+                    try:
+                        body: Any = json.loads(message["Body"])
+                    except ValueError:
+                        body = message["Body"]
+                    attributes = {k: v.get("StringValue") for k, v in (message.get("MessageAttributes") or {}).items()}
+                    self._dead_letters.append({"queue": queue, "body": body, "attributes": attributes})
+            return list(self._dead_letters)
+
+
+def router(local: Any) -> EventRouter:
+    """The one router of a running stand-in (made on first use)."""
+    with _router_lock:
+        found = getattr(local, "_event_router", None)
+        if found is None:
+            found = EventRouter(local.functions, list(local.stack.of_type("AWS::Events::EventBus")))
+            local._event_router = found
+        return found

@@ -1,0 +1,88 @@
+"""Order events (EventBridge, source commerce.orders) into the referral lifecycle: parse, apply, count.
+
+A malformed event is logged (without its content), counted and put on the dead-letter queue, and the
+invocation succeeds: retrying cannot mend it, and it must never hold up the good events. A failure that a
+retry may mend (the store kept refusing) raises, so Lambda retries it and then dead-letters it too.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+
+from referrals import rewards, storage
+from referrals.config import load_event_settings, load_settings
+from referrals.order_events import parse_order_event
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+settings = load_settings()
+channels = load_event_settings()
+_sqs: Any = None
+
+
+def _queue() -> Any:
+    global _sqs
+    if _sqs is None:
+        import botocore.session
+
+        _sqs = botocore.session.get_session().create_client("sqs", region_name=storage.REGION)
+    return _sqs
+
+
+def _problems(error: ValidationError) -> list[str]:
+    """Where and why the event was refused: field paths and error types, never the values."""
+    return [f"{'.'.join(str(part) for part in problem['loc'])}: {problem['type']}" for problem in error.errors()]
+
+
+def _dead_letter(event: Any, problems: list[str]) -> None:
+    if not channels.order_events_dlq_url:
+        raise RuntimeError("no dead-letter queue configured for malformed order events")
+    _queue().send_message(
+        QueueUrl=channels.order_events_dlq_url,
+        MessageBody=json.dumps(event, default=str),
+        MessageAttributes={
+            "Reason": {"DataType": "String", "StringValue": "MALFORMED"},
+            "Problems": {"DataType": "String", "StringValue": "; ".join(problems)[:1000] or "-"},
+        },
+    )
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+    envelope = event if isinstance(event, dict) else {}
+    # Only what identifies the event, bounded: the rest may be anything and is not ours to log.
+    logger.append_keys(eventId=str(envelope.get("id"))[:64], detailType=str(envelope.get("detail-type"))[:64])
+    try:
+        fact = parse_order_event(event)
+    except ValidationError as error:
+        problems = _problems(error)
+        logger.warning("malformed order event: dead-lettered", extra={"problems": problems})
+        metrics.add_metric(name="OrderEventsMalformed", unit=MetricUnit.Count, value=1)
+        _dead_letter(event, problems)
+        return {"outcome": "MALFORMED", "problems": problems}
+
+    applied = rewards.apply_order_event(settings, fact)
+    metrics.add_metric(name=f"OrderEvents{applied.outcome.title().replace('_', '')}", unit=MetricUnit.Count, value=1)
+    for detail_type in applied.announced:
+        metrics.add_metric(name=detail_type, unit=MetricUnit.Count, value=1)
+    if applied.unpublished:
+        metrics.add_metric(name="EventsUnpublished", unit=MetricUnit.Count, value=applied.unpublished)
+        logger.warning("events left in the outbox for the reconciliation", extra={"count": applied.unpublished})
+    logger.info(
+        "order event", extra={"kind": fact.kind.value, "outcome": applied.outcome.value, "status": applied.status}
+    )
+    return {
+        "outcome": applied.outcome.value,
+        "status": applied.status,
+        "announced": list(applied.announced),
+        "published": applied.published,
+    }
