@@ -2,23 +2,60 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.event_handler import AppSyncResolver
+import observability
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from referrals import customers, invites, offers, rewards
+from referrals import customers
 from referrals.config import load_mail_settings, load_settings
 from referrals.errors import InvitationsNotSent, ReferralError
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+
+class UnknownField(ReferralError):
+    code = "UnknownField"
+
+    def __init__(self) -> None:
+        super().__init__("This function does not resolve that field")
+
+
+class AppSyncRoutes:
+    """Routes an AppSync resolver event to the function for its type and field, with the field's arguments as
+    keyword arguments: what Powertools' AppSyncResolver does for us. Importing that resolver imports every
+    event handler and event class Powertools has, about 40 ms of each cold start on the request path
+    (docs/performance.md), so the API keeps this small equivalent."""
+
+    def __init__(self) -> None:
+        self._routes: dict[tuple[str, str], Callable[..., Any]] = {}
+        self.current_event: dict[str, Any] = {}
+
+    def resolver(self, type_name: str, field_name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        def register(function: Callable[..., Any]) -> Callable[..., Any]:
+            self._routes[(type_name, field_name)] = function
+            return function
+
+        return register
+
+    def resolve(self, event: dict[str, Any], context: LambdaContext) -> Any:
+        self.current_event = event
+        info = event.get("info") or {}
+        route = self._routes.get((info.get("parentTypeName"), info.get("fieldName")))
+        if route is None:
+            raise UnknownField()
+        return route(**(event.get("arguments") or {}))
+
+
 logger = Logger()
-tracer = Tracer()
+tracer = observability.tracer()
 metrics = Metrics()
-app = AppSyncResolver()
+app = AppSyncRoutes()
 settings = load_settings()
 mail_settings = load_mail_settings()
 
@@ -68,6 +105,8 @@ def customer_referrals(offset: int = 0, limit: int = 20) -> dict[str, Any]:
     parent = app.current_event.get("source") or {}
     # The parent `customer` already read the count; reuse it (for this same customer only) to save a read.
     known_total = parent.get("referralCount") if parent.get("customerId") == caller.customer_id else None
+    from referrals import rewards  # only this field needs it: kept off the cold start of every request
+
     return _shape(rewards.list_referrals(settings, caller.customer_id, offset, limit, known_total))
 
 
@@ -99,6 +138,8 @@ class WithWarnings:
 
 @app.resolver(type_name="Mutation", field_name="sendReferralEmail")
 def send_referral_email(emailAddresses: list[str]) -> Any:  # noqa: N803 - the schema names it so
+    from referrals import invites  # mail and rate limits: only this field needs them
+
     outcome = invites.send_invites(settings, mail_settings, _caller(), emailAddresses)
     metrics.add_metric(name="InvitesSent", unit=MetricUnit.Count, value=len(outcome.sent))
     if outcome.not_sent:
@@ -111,6 +152,8 @@ def send_referral_email(emailAddresses: list[str]) -> Any:  # noqa: N803 - the s
 
 
 def _source_ip() -> str | None:
+    from referrals import offers
+
     event = app.current_event
     identity = event.get("identity") or {}
     headers = (event.get("request") or {}).get("headers") or {}
@@ -119,6 +162,8 @@ def _source_ip() -> str | None:
 
 @app.resolver(type_name="Query", field_name="referralOffer")
 def referral_offer(code: str) -> dict[str, Any]:
+    from referrals import offers
+
     offer = offers.lookup(settings, code, _source_ip())
     metrics.add_metric(name="OfferLookups" if offer.valid else "OfferLookupsInvalid", unit=MetricUnit.Count, value=1)
     return _shape(offer)

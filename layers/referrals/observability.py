@@ -1,0 +1,42 @@
+"""Powertools for every function, set up once: Logger, Metrics and, when tracing is on, Tracer.
+
+Powertools' Tracer imports the X-Ray SDK when it is built, even when tracing is disabled (about 20 ms of
+every cold start, docs/performance.md). Lambda's own traces need no SDK, so subsegments are a deploy-time
+choice (`TraceSubsegments`, which sets POWERTOOLS_TRACE_DISABLED): off, the functions get a tracer that
+does nothing and imports nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any, Protocol
+
+
+class TracerLike(Protocol):
+    def capture_lambda_handler(self, handler: Callable[..., Any]) -> Callable[..., Any]: ...
+
+    def capture_method(self, method: Callable[..., Any]) -> Callable[..., Any]: ...
+
+    def put_annotation(self, key: str, value: Any) -> None: ...
+
+
+class NoTracer:
+    """Tracer's interface, doing nothing: what a function gets while subsegments are off."""
+
+    def capture_lambda_handler(self, handler: Callable[..., Any]) -> Callable[..., Any]:
+        return handler
+
+    def capture_method(self, method: Callable[..., Any]) -> Callable[..., Any]:
+        return method
+
+    def put_annotation(self, key: str, value: Any) -> None:
+        return None
+
+
+def tracer() -> TracerLike:
+    if os.environ.get("POWERTOOLS_TRACE_DISABLED", "false").lower() in {"1", "true"}:
+        return NoTracer()
+    from aws_lambda_powertools import Tracer
+
+    return Tracer()
