@@ -135,7 +135,7 @@ def test_both_pages_pass_the_checks_wide_and_narrow(page, local_api):
         assert a11y.problems(page) == {}, f"landing page at {width}px"
 
 
-def test_a_friend_registers_with_a_code_on_the_console_and_a_cancelled_order_reverses(page, local_api):
+def test_a_friend_registers_with_a_code_on_the_console_and_orders_that_fall_reverse(page, local_api):
     # Given Alice's code, and Bob signed in on the console with no account
     alice, bob = unique("alice"), unique("bob")
     sign_in(page, local_api.base, alice, f"{alice}@example.com")
@@ -152,7 +152,8 @@ def test_a_friend_registers_with_a_code_on_the_console_and_a_cancelled_order_rev
     assert by_id(page, "order-customer").get_attribute("value") == bob
     submit(page, "order-form")
     wait_text(page, "order-status", "OrderPlaced")
-    Select(by_id(page, "order-type")).select_by_visible_text("Order cancelled")
+    order_type = Select(by_id(page, "order-type"))
+    order_type.select_by_visible_text("Order cancelled")
     assert not by_id(page, "order-amount").is_displayed()
     submit(page, "order-form")
     wait_text(page, "order-status", "OrderCancelled")
@@ -163,4 +164,21 @@ def test_a_friend_registers_with_a_code_on_the_console_and_a_cancelled_order_rev
     wait(page, lambda d: d.find_element(By.ID, "referral-count").text == "1")
     rows = wait_text(page, "referrals-rows", "REVERSED")
     assert "Bob J" in rows
-    assert "cancelled" in rows
+    assert "The order was cancelled" in rows
+
+    # When Bob orders again a day later and 20.00 of the 45.00 is refunded (25.00 left, under 30.00)
+    page.find_element(By.CSS_SELECTOR, "[data-shift='86400']").click()
+    page.find_element(By.ID, "order-new").click()
+    order_type.select_by_visible_text("Order placed")
+    submit(page, "order-form")
+    wait_text(page, "order-status", "OrderPlaced")
+    wait_text(page, "referrals-rows", "PENDING")
+    order_type.select_by_visible_text("Order refunded")
+    assert text(page, "order-amount-label") == "Amount refunded"
+    fill(page, "order-amount", "20.00")
+    submit(page, "order-form")
+    wait_text(page, "order-status", "OrderRefunded")
+
+    # Then the referral has fallen again, and says it was the refund
+    page.find_element(By.ID, "referrals-refresh").click()
+    assert "The order was refunded below the minimum" in wait_text(page, "referrals-rows", "refunded")

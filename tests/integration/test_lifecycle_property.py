@@ -117,8 +117,8 @@ def _forget(friend: str) -> None:
 
 
 @settings(
-    # 40 keeps the suite quick; REWARDS_PROPERTY_EXAMPLES=1000 for a deeper search.
-    max_examples=int(os.environ.get("REWARDS_PROPERTY_EXAMPLES", "40")),
+    # 30 keeps the suite quick; REWARDS_PROPERTY_EXAMPLES=1000 for a deeper search.
+    max_examples=int(os.environ.get("REWARDS_PROPERTY_EXAMPLES", "30")),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )

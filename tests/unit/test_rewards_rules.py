@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -108,3 +109,12 @@ def test_reward_rules_come_from_the_site_settings():
     rules = settings.sites["default"].rewards
     assert rules.referrer_credit == Decimal("7.5") and rules.return_window_days == 30
     assert isinstance(rules.minimum_order, Decimal)
+
+
+@pytest.mark.parametrize(
+    "rewards",
+    [{"minimumOrder": "-1"}, {"returnWindowDays": -1}, {"qualifyingDays": 0}, {"refereeDiscountPercent": 101}],
+)
+def test_nonsense_reward_rules_stop_the_start(rewards):
+    with pytest.raises(ValueError, match="rewards"):
+        parse_settings(json.dumps({"sites": {"default": {"rewards": rewards}}}))

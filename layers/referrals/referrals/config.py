@@ -125,6 +125,14 @@ def _site(key: str, raw: dict[str, Any]) -> Site:
     site_burst = rules.site_sends_per_second * rules.site_burst_seconds
     if not 1 <= rules.max_addresses_per_call <= min(rules.bucket_capacity, site_burst):
         raise ValueError(f"site '{key}': invites.maxAddressesPerCall must fit both the customer and the site bucket")
+    rewards = site.rewards
+    if (
+        min(rewards.minimum_order, rewards.referrer_credit) < 0
+        or min(rewards.return_window_days, rewards.monthly_cap) < 0
+    ):
+        raise ValueError(f"site '{key}': rewards amounts, window and cap must not be negative")
+    if rewards.qualifying_days < 1 or not 0 <= rewards.referee_discount_percent <= 100:
+        raise ValueError(f"site '{key}': rewards.qualifyingDays must be positive and the discount 0 to 100 percent")
     unknown = set(site.share_methods) - set(SHARE_METHODS)
     if unknown:
         raise ValueError(f"site '{key}' names unknown share methods {sorted(unknown)}")

@@ -14,6 +14,7 @@ Order of work, so that a refusal costs nothing and nothing is half-done:
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ from referrals import emails, mailer, storage
 from referrals.config import MailSettings, Settings, Site
 from referrals.customers import Caller, site_of
 from referrals.errors import (
+    Busy,
     InvalidEmailAddresses,
     InvitationsNotSent,
     NoAccount,
@@ -31,7 +33,7 @@ from referrals.errors import (
     RateLimited,
     TooManyEmailAddresses,
 )
-from referrals.ratelimit import invite_bucket, site_send_bucket
+from referrals.ratelimit import Bucket, invite_bucket, site_send_bucket
 
 MAX_NAME_IN_MAIL = 100
 
@@ -134,41 +136,65 @@ def send_invites(
     now_s = now_ms // 1000
     cost = len(recipients)
     customer_bucket = invite_bucket(rules.bucket_capacity, rules.refill_per_day)
-    decision = storage.take_tokens(_customer_bucket_key(caller.customer_id), customer_bucket, now_ms, cost)
+    customer_key = _customer_bucket_key(caller.customer_id)
+    decision = storage.take_tokens(customer_key, customer_bucket, now_ms, cost)
     if not decision.admitted:
         raise RateLimited(customer_bucket.name, decision.retry_after_seconds)
     site_bucket = site_send_bucket(rules.site_sends_per_second, rules.site_burst_seconds)
-    site_decision = storage.take_tokens(_site_bucket_key(site), site_bucket, now_ms, cost)
-    if not site_decision.admitted:
-        storage.return_tokens(_customer_bucket_key(caller.customer_id), customer_bucket, cost)
-        raise RateLimited(site_bucket.name, site_decision.retry_after_seconds)
+    spent = [(customer_key, customer_bucket)]
 
     cooldown_until = now_s + math.ceil(rules.cooldown_days * 86_400)
     to_send: list[Recipient] = []
     not_sent: list[tuple[str, str]] = []
-    for recipient in recipients:
-        refusal = storage.claim_address(site.key, recipient.address_hash, caller.customer_id, now_s, cooldown_until)
-        if refusal is None:
-            to_send.append(recipient)
-        else:
-            not_sent.append((recipient.given, refusal))
-    if not to_send:
-        return InviteOutcome(not_sent=not_sent)
-
-    data = template_data(site, customer.first_name, customer.code)
-    deliveries = mailer.send_bulk(mail, site, data, [r.address for r in to_send])
+    try:
+        site_decision = storage.take_tokens(_site_bucket_key(site), site_bucket, now_ms, cost)
+        if not site_decision.admitted:
+            raise RateLimited(site_bucket.name, site_decision.retry_after_seconds)
+        spent.append((_site_bucket_key(site), site_bucket))
+        for recipient in recipients:
+            refusal = storage.claim_address(site.key, recipient.address_hash, caller.customer_id, now_s, cooldown_until)
+            if refusal is None:
+                to_send.append(recipient)
+            else:
+                not_sent.append((recipient.given, refusal))
+        if not to_send:
+            return InviteOutcome(not_sent=not_sent)
+        data = template_data(site, customer.first_name, customer.code)
+        deliveries = mailer.send_bulk(mail, site, data, [r.address for r in to_send])  # reports, never raises
+    except Exception:
+        # Refused or failed before anything was mailed: give back every token and claim this call took.
+        _give_back(site.key, caller.customer_id, now_s, to_send, spent, cost)
+        raise
     by_address = {r.address: r for r in to_send}
     failed = [by_address[d.address] for d in deliveries if d.error is not None]
-    for recipient in failed:
-        storage.release_address(site.key, recipient.address_hash, caller.customer_id, now_s)
-        not_sent.append((recipient.given, "SEND_FAILED"))
-    if failed:
-        storage.return_tokens(_customer_bucket_key(caller.customer_id), customer_bucket, len(failed))
-        storage.return_tokens(_site_bucket_key(site), site_bucket, len(failed))
+    not_sent.extend((recipient.given, "SEND_FAILED") for recipient in failed)
+    _give_back(site.key, caller.customer_id, now_s, failed, spent, len(failed))
     sent = [by_address[d.address].given for d in deliveries if d.error is None]
     if not sent and failed:
         raise InvitationsNotSent(not_sent)
     return InviteOutcome(sent=sent, not_sent=not_sent)
+
+
+def _give_back(
+    site_key: str,
+    customer_id: str,
+    claimed_at_s: int,
+    claimed: list[Recipient],
+    spent: list[tuple[str, Bucket]],
+    tokens: int,
+) -> None:
+    """Undo what this call holds for mail that did not go out: release its claims, refund its tokens.
+
+    Best effort, each step on its own: a give-back DynamoDB still refuses after botocore's retries must not
+    hide from the caller what happened (some mail may have gone out). What it leaves is bounded: a token that
+    refills within the day, or a friend who waits out the cool-down before the next invite.
+    """
+    for recipient in claimed:
+        with contextlib.suppress(Busy):
+            storage.release_address(site_key, recipient.address_hash, customer_id, claimed_at_s)
+    for key, bucket in spent if tokens else []:
+        with contextlib.suppress(Busy):
+            storage.return_tokens(key, bucket, tokens)
 
 
 # ---------- bounces and complaints (SES -> EventBridge -> MailEventsFunction) ----------

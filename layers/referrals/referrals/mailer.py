@@ -60,7 +60,8 @@ def send_bulk(mail: MailSettings, site: Site, template_data: dict[str, str], add
         try:
             answer = _ses().send_bulk_templated_email(**request)
         except Exception as error:  # botocore already retried throttling; report every address, drop none
-            code = getattr(error, "response", {}).get("Error", {}).get("Code") or "SendFailed"
+            # A timeout or connection error has no response (botocore sets it to None)
+            code = (getattr(error, "response", None) or {}).get("Error", {}).get("Code") or "SendFailed"
             deliveries.extend(Delivery(address, code) for address in chunk)
             continue
         statuses = answer.get("Status") or []

@@ -12,6 +12,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
 from referrals import storage
@@ -32,6 +33,11 @@ def _events() -> Any:
 
         _client = botocore.session.get_session().create_client("events", region_name=storage.REGION)
     return _client
+
+
+@cache
+def _bus() -> str:
+    return load_event_settings().bus_name
 
 
 def _iso(moment: datetime) -> str:
@@ -63,7 +69,7 @@ def publish(items: Sequence[storage.OutboxItem]) -> Published:
     is not published stays in the outbox for the reconciliation."""
     if not items:
         return Published()
-    bus = load_event_settings().bus_name
+    bus = _bus()
     accepted: list[storage.OutboxItem] = []
     error: str | None = None
     for start in range(0, len(items), PUT_EVENTS_LIMIT):

@@ -56,9 +56,6 @@ class FactKind(StrEnum):
 OUTBOX_GRACE = timedelta(minutes=5)
 # Order facts are kept (TTL) until this long after the last moment they could still change an outcome.
 FACT_RETENTION = timedelta(days=30)
-# Event times come from another system's clock, to the second: an order stamped this little before the
-# registration is taken as placed after it (a friend who registers and orders within the same second).
-CLOCK_SKEW = timedelta(minutes=5)
 # Cap counters are kept a little over a year, for audit.
 CAP_RETENTION = timedelta(days=400)
 _ATTEMPTS = 6
@@ -179,7 +176,9 @@ def _problem(order: Order, rules: RewardRules, currency: str, registered_at: dat
         return Reason.ORDER_CURRENCY_NOT_ACCEPTED
     if order.amount < rules.minimum_order:
         return Reason.ORDER_BELOW_MINIMUM
-    if not registered_at - CLOCK_SKEW <= order.placed_at <= deadline_of(rules, registered_at):
+    # No lower bound: an account's orders cannot predate it but by the other system's clock (to the second),
+    # and the rules bound only how long after registering a first order may come.
+    if order.placed_at > deadline_of(rules, registered_at):
         return Reason.ORDER_OUTSIDE_QUALIFYING_PERIOD
     return None
 
@@ -238,10 +237,9 @@ def project(
 def _relevant(fact: OrderFact, rules: RewardRules, registered_at: datetime) -> bool:
     """Whether a fact could ever change this referral's outcome (others are not written at all)."""
     deadline = deadline_of(rules, registered_at)
-    earliest = registered_at - CLOCK_SKEW
     if fact.kind is FactKind.PLACED:
-        return earliest <= fact.at <= deadline
-    return earliest <= fact.at <= deadline + timedelta(days=rules.return_window_days)
+        return fact.at <= deadline
+    return fact.at <= deadline + timedelta(days=rules.return_window_days)
 
 
 def _updates(referral: storage.ReferralItem, projection: Projection, rules: RewardRules) -> dict[str, Any]:

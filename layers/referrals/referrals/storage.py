@@ -562,7 +562,7 @@ def _update_or_old(item: Model, actions: list[Any], condition: Any) -> dict[str,
     pynamodb builds the expressions but cannot ask for ReturnValuesOnConditionCheckFailure, which saves the
     read a refusal would otherwise need; so the request it builds goes out through its own client.
     """
-    from botocore.exceptions import ClientError
+    from botocore.exceptions import BotoCoreError, ClientError
 
     connection = type(item)._get_connection()
     hash_key, range_key = item._get_hash_range_key_serialized_values()
@@ -579,6 +579,8 @@ def _update_or_old(item: Model, actions: list[Any], condition: Any) -> dict[str,
         if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
             return error.response.get("Item") or {}
         raise Busy() from error  # botocore has already retried throttling
+    except BotoCoreError as error:  # timeouts and connection errors, also retried already (pynamodb maps these itself)
+        raise Busy() from error
     return None
 
 
