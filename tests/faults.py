@@ -34,6 +34,7 @@ class Plan:
     kind: str
     attempts: int  # how many HTTP attempts of that call fail (a large number: all of them)
     operation: str | None = None
+    item: int = 0  # for a transaction conflict: which item of the transaction conflicted
 
 
 class FaultInjector:
@@ -43,10 +44,13 @@ class FaultInjector:
         self.injected = 0
         self.total_injected = 0
 
-    def arm(self, call: int | list[int], kind: str, attempts: int = 1_000, operation: str | None = None) -> None:
+    def arm(
+        self, call: int | list[int], kind: str, attempts: int = 1_000, operation: str | None = None, item: int = 0
+    ) -> None:
         """Fail call N (or each of several calls) of what runs next, for that many HTTP attempts each."""
         assert kind in KINDS
-        self.plans = [Plan(n, kind, attempts, operation) for n in ([call] if isinstance(call, int) else call)]
+        calls = [call] if isinstance(call, int) else call
+        self.plans = [Plan(n, kind, attempts, operation, item) for n in calls]
         self._state.calls = 0
         self.injected = 0
 
@@ -72,7 +76,7 @@ class FaultInjector:
             if plan.kind == "timeout":
                 raise ReadTimeoutError(endpoint_url=request.url)
             request.headers[ANSWERED_ELSEWHERE] = "fault drill"  # moto must not apply what we refused
-            return _error_response(request.url, model, plan.kind)
+            return _error_response(request.url, model, plan.kind, plan.item)
         return None
 
     def install(self) -> None:
@@ -81,14 +85,14 @@ class FaultInjector:
         BUILTIN_HANDLERS.extend([("before-call", self.before_call), ("before-send", self.before_send)])
 
 
-def _error_response(url: str, model: Any, kind: str) -> AWSResponse:
+def _error_response(url: str, model: Any, kind: str, item: int = 0) -> AWSResponse:
     status, code, extra = {
         "throttling": (400, "ThrottlingException", {}),
         "internal": (500, "InternalServerError", {}),
         "conflict": (400, "TransactionCanceledException", {}),
     }[kind]
     if kind == "conflict" and model.name == "TransactWriteItems":
-        extra = {"CancellationReasons": [{"Code": "TransactionConflict"}]}
+        extra = {"CancellationReasons": [{"Code": "None"}] * item + [{"Code": "TransactionConflict"}]}
     elif kind == "conflict":
         status, code = 400, "TransactionConflictException"
     protocol = model.service_model.protocol

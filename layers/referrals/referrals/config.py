@@ -64,7 +64,6 @@ class Site:
 class Settings:
     sites: dict[str, Site]
     default_site: str = "default"
-    count_shards: int = 1
     code_lookups: LookupRules = field(default_factory=LookupRules)
     # Proxies that append to X-Forwarded-For in front of the resolver (AppSync's edge); we count from the right.
     trusted_proxy_hops: int = 1
@@ -150,7 +149,6 @@ def parse_settings(document: str | None) -> Settings:
     return Settings(
         sites=sites,
         default_site=default_site,
-        count_shards=int(raw.get("countShards", 1)),
         code_lookups=_typed(LookupRules, raw.get("codeLookups") or {}, LookupRules()),
         trusted_proxy_hops=int(raw.get("trustedProxyHops", 1)),
     )

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from referrals import codes, emails, outbox, rewards, storage
+from referrals import codes, counting, emails, outbox, rewards, storage
 from referrals.config import Settings, Site
 from referrals.errors import Busy, UnknownSite
 from referrals.sharing import share_urls
@@ -75,7 +74,7 @@ def _profile(site: Site, customer_id: str, code: str, count: int) -> CustomerPro
 def get_customer(settings: Settings, caller: Caller) -> CustomerProfile | None:
     """The caller's own account on the caller's site, or None when there is none."""
     site = site_of(settings, caller)
-    view = storage.load_customer_view(caller.customer_id, settings.count_shards)
+    view = storage.load_customer_view(caller.customer_id)
     if view is None or view.customer.site != site.key:
         return None
     return _profile(site, caller.customer_id, view.customer.code, view.referral_count)
@@ -123,6 +122,14 @@ def _code_problem(site: Site, code_item: storage.CodeItem | None) -> str | None:
     return None
 
 
+def _spread_count(code: storage.CodeItem) -> None:
+    """The referrer's count item was contended: spread it over twice the shards (referrals.counting)."""
+    seen = int(code.count_shards or 1)
+    storage.forget_code(code.code)  # the next registration reads the new shard count
+    if counting.grown(seen) > seen:
+        storage.grow_count_shards(code, seen, counting.grown(seen))
+
+
 def register(
     settings: Settings,
     caller: Caller,
@@ -149,6 +156,8 @@ def register(
         return Registration(error="INVALID_DATA", field_errors=problems)
 
     referral: storage.ReferralItem | None = None
+    referrer_code: storage.CodeItem | None = None
+    count_shard = 0
     events: list[storage.OutboxItem] = []
     if code is not None:
         exists, code_item = storage.load_registration_context(caller.customer_id, code)
@@ -175,6 +184,8 @@ def register(
         )
         # The ReferralRegistered event (the friend's discount) is written in the same transaction (outbox).
         events = rewards.prepare_registration(site, referral)
+        referrer_code = code_item
+        count_shard = counting.pick_shard(int(code_item.count_shards or 1))
 
     assert caller.email is not None
     first_name = full_name.split()[0]
@@ -200,11 +211,13 @@ def register(
             created_at=created_at,
         )
         try:
-            storage.create_account(customer, code_item, referral, random.randrange(settings.count_shards), events)
+            contended = storage.create_account(customer, code_item, referral, count_shard, events)
         except storage.AccountExists:
             return Registration(error="ACCOUNT_EXISTS")
         except storage.CodeTaken:
             continue
+        if contended and referrer_code is not None:
+            _spread_count(referrer_code)
         outbox.publish(events)  # never raises: what it cannot publish, the reconciliation will
         return Registration(customer=_profile(site, caller.customer_id, new_code, 0), new_customer=True)
     raise Busy()

@@ -637,7 +637,7 @@ def list_referrals(
         raise InvalidInput("limit", "OUT_OF_RANGE", f"limit must be between 1 and {MAX_PAGE_SIZE}")
     total = known_total
     if total is None:
-        view = storage.load_customer_view(referrer_id, settings.count_shards)
+        view = storage.load_customer_view(referrer_id)
         total = view.referral_count if view else 0
     if offset >= total:
         return ReferralPage([], total, False)

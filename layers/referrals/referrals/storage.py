@@ -51,6 +51,8 @@ class CustomerItem(Model):
     first_name = UnicodeAttribute(attr_name="firstName")
     referred_by = UnicodeAttribute(null=True, attr_name="referredBy")
     created_at = UnicodeAttribute(attr_name="createdAt")
+    # Over how many CountItem shards this customer's count is spread (referrals.counting): readers sum them.
+    count_shards = NumberAttribute(default=1, attr_name="countShards")
 
 
 class CodeItem(Model):
@@ -66,6 +68,8 @@ class CodeItem(Model):
     owner_email_hash = UnicodeAttribute(attr_name="ownerEmailHash")
     owner_first_name = UnicodeAttribute(attr_name="ownerFirstName")
     created_at = UnicodeAttribute(attr_name="createdAt")
+    # The owner's count shards, here too: registrations read this item anyway and pick a shard from it.
+    count_shards = NumberAttribute(default=1, attr_name="countShards")
 
 
 class CountItem(Model):
@@ -183,27 +187,67 @@ class CustomerView:
     referral_count: int
 
 
-def load_customer_view(customer_id: str, shards: int) -> CustomerView | None:
-    """The account and its count, in one request."""
-    found = _batch_get(
-        {
-            CustomerItem: [{"customerId": customer_id}],
-            CountItem: [{"referrerId": customer_id, "shard": shard} for shard in range(shards)],
-        }
-    )
+def load_customer_view(customer_id: str) -> CustomerView | None:
+    """The account and its count: one request, or two when a viral count is spread over several shards."""
+    first = {"referrerId": customer_id, "shard": 0}
+    found = _batch_get({CustomerItem: [{"customerId": customer_id}], CountItem: [first]})
     if not found[CustomerItem]:
         return None
-    return CustomerView(found[CustomerItem][0], sum(int(item.count) for item in found[CountItem]))
+    customer = found[CustomerItem][0]
+    counts = found[CountItem]
+    shards = int(customer.count_shards or 1)
+    if shards > 1:
+        more = [{"referrerId": customer_id, "shard": shard} for shard in range(1, shards)]
+        counts = counts + _batch_get({CountItem: more})[CountItem]
+    return CustomerView(customer, sum(int(item.count) for item in counts))
+
+
+# A registration reads the friend's code; one viral code read by every sign-up would pass an item's read
+# ceiling, so each environment keeps a code for a few seconds. A disabled code is refused within that time.
+CODE_CACHE_SECONDS = 5.0
+_code_cache: dict[str, tuple[float, CodeItem]] = {}
 
 
 def load_registration_context(customer_id: str, code: str | None) -> tuple[bool, CodeItem | None]:
     """Whether the account exists, and the code's item if a code is given, in one request."""
     keys: dict[type[Model], list[dict[str, Any]]] = {CustomerItem: [{"customerId": customer_id}]}
-    if code:
+    cached = _code_cache.get(code) if code else None
+    fresh = cached is not None and time.monotonic() - cached[0] < CODE_CACHE_SECONDS
+    if code and not fresh:
         keys[CodeItem] = [{"code": code}]
     found = _batch_get(keys)
-    code_items = found.get(CodeItem) or []
-    return bool(found[CustomerItem]), (code_items[0] if code_items else None)
+    if code and not fresh:
+        code_items = found.get(CodeItem) or []
+        if not code_items:
+            return bool(found[CustomerItem]), None
+        _code_cache[code] = (time.monotonic(), code_items[0])
+    return bool(found[CustomerItem]), (_code_cache[code][1] if code else None)
+
+
+def forget_code(code: str) -> None:
+    _code_cache.pop(code, None)
+
+
+def grow_count_shards(code: CodeItem, shards_seen: int, shards: int) -> bool:
+    """Spread a hot count over more shards: the code item (which registrations read) and the owner's account
+    (which the customer view reads) change together, and only from the number the caller saw."""
+    try:
+        with TransactWrite(connection=_shared_connection()) as transaction:
+            transaction.update(
+                code,
+                actions=[CodeItem.count_shards.set(shards)],
+                condition=CodeItem.count_shards.does_not_exist() | (CodeItem.count_shards == shards_seen)
+                if shards_seen == 1
+                else CodeItem.count_shards == shards_seen,
+            )
+            transaction.update(
+                CustomerItem(code.customer_id),
+                actions=[CustomerItem.count_shards.set(shards)],
+                condition=CustomerItem.customer_id.exists(),
+            )
+    except (TransactWriteError, PynamoDBException):
+        return False  # another registration grew it first, or the store is busy: the next contention retries
+    return True
 
 
 def customer_exists(customer_id: str) -> bool:
@@ -216,12 +260,18 @@ def create_account(
     referral: ReferralItem | None,
     count_shard: int,
     events: Sequence[Model] = (),
-) -> None:
+) -> bool:
     """Account, code, link, the referrer's count (and the outbox's events) in one transaction: all or none.
 
-    Raises AccountExists when the customer already has an account (a retry or a race lost),
-    CodeTaken when the fresh code collided with an existing one.
+    Returns whether the count's item was contended (throttled or conflicting) on the way, so the caller may
+    spread the count wider. Raises AccountExists when the customer already has an account (a retry or a race
+    lost), CodeTaken when the fresh code collided with an existing one.
     """
+    count_contended = False
+
+    def contended(reasons: list[str | None]) -> None:
+        nonlocal count_contended
+        count_contended = count_contended or (len(reasons) > 3 and reasons[3] in _RETRYABLE_REASONS)
 
     def write(transaction: TransactWrite) -> None:
         transaction.save(customer, condition=CustomerItem.customer_id.does_not_exist())
@@ -235,9 +285,9 @@ def create_account(
         for event in events:  # after the three puts above, so the reasons' positions below stay as they are
             transaction.save(event)
 
-    reasons = _transact(write)
+    reasons = _transact(write, contended if referral is not None else None)
     if reasons is None:
-        return
+        return count_contended
     if reasons[0] == "ConditionalCheckFailed":
         raise AccountExists()
     if reasons[1] == "ConditionalCheckFailed":
@@ -247,7 +297,9 @@ def create_account(
     raise Busy()
 
 
-def _transact(write: Callable[[TransactWrite], None]) -> list[str | None] | None:
+def _transact(
+    write: Callable[[TransactWrite], None], on_contention: Callable[[list[str | None]], None] | None = None
+) -> list[str | None] | None:
     """Run a transaction, retrying conflicts and throttling; the reasons when a condition failed."""
     for attempt in range(_TRANSACTION_ATTEMPTS):
         try:
@@ -259,6 +311,8 @@ def _transact(write: Callable[[TransactWrite], None]) -> list[str | None] | None
             if "ConditionalCheckFailed" in reasons:
                 return reasons
             if not reasons or any(reason in _RETRYABLE_REASONS for reason in reasons):
+                if on_contention is not None:
+                    on_contention(reasons)
                 _backoff(attempt)
                 continue
             raise Busy() from error
@@ -702,3 +756,175 @@ def load_code(code: str) -> CodeItem | None:
         return None
     except PynamoDBException as error:
         raise Busy() from error
+
+
+# ---------- Privacy: erasure and export (docs/privacy.md) ----------
+# Erasure strips one customer's personal data in a bounded number of requests whatever they did: one consistent
+# BatchGetItem (their account, the referral that brought them, their invite bucket) and one TransactWriteItems.
+# Export reads by key and through the ByReferrer and ByInviter indexes. Nothing here scans.
+
+BY_INVITER_INDEX = "ByInviter"
+
+
+class _ErasableCode(Model):
+    """The attributes of a code item that erasure changes: a second view of CodesTable beside CodeItem, so the
+    owner's name and email hash can be removed while the code stays (disabled) and is never issued again."""
+
+    class Meta(_Meta):
+        table_name = _table("CODES_TABLE")
+
+    code = UnicodeAttribute(hash_key=True)
+    customer_id = UnicodeAttribute(null=True, attr_name="customerId")
+    status = UnicodeAttribute(null=True)
+    owner_email_hash = UnicodeAttribute(null=True, attr_name="ownerEmailHash")
+    owner_first_name = UnicodeAttribute(null=True, attr_name="ownerFirstName")
+    disabled_reason = UnicodeAttribute(null=True, attr_name="disabledReason")
+    erased_at = UnicodeAttribute(null=True, attr_name="erasedAt")
+
+
+class _ErasableReferral(Model):
+    """The attributes of a referral that erasure changes: only the friend's name. Its lifecycle attributes are
+    untouched, so the referrer's reward (earned, or still to come) is decided as before."""
+
+    class Meta(_Meta):
+        table_name = _table("REFERRALS_TABLE")
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    friend_name = UnicodeAttribute(null=True, attr_name="friendName")
+    erased_at = UnicodeAttribute(null=True, attr_name="erasedAt")
+
+
+@dataclass(frozen=True)
+class ErasureTargets:
+    """What of one customer is stored under keys their id gives: all that erasure has to change."""
+
+    customer: CustomerItem | None
+    referral: ReferralItem | None  # the referral that brought them (they are the friend)
+    referral_erased: bool
+    invite_bucket: bool
+
+
+def _customer_bucket_pk(customer_id: str) -> str:
+    # The customer's REFERRAL_EMAIL bucket, as referrals.invites keys it (`CUSTOMER#<id>`) and take_tokens stores it.
+    return f"BUCKET#CUSTOMER#{customer_id}"
+
+
+def load_erasure_targets(customer_id: str) -> ErasureTargets:
+    """One strongly consistent BatchGetItem over three tables: an account created a moment ago is not missed."""
+    referral_pk, referral_sk = ReferralItem.key_for(customer_id)
+    request = {
+        CustomerItem.Meta.table_name: {"Keys": [{"customerId": {"S": customer_id}}], "ConsistentRead": True},
+        ReferralItem.Meta.table_name: {
+            "Keys": [{"pk": {"S": referral_pk}, "sk": {"S": referral_sk}}],
+            "ConsistentRead": True,
+        },
+        BucketItem.Meta.table_name: {"Keys": [{"pk": {"S": _customer_bucket_pk(customer_id)}}], "ConsistentRead": True},
+    }
+    found: dict[str, list[dict[str, Any]]] = {}
+    for attempt in range(_TRANSACTION_ATTEMPTS):
+        try:
+            answer = _client().batch_get_item(RequestItems=request)
+        except Exception as error:  # botocore already retried throttling
+            raise Busy() from error
+        for table, items in answer.get("Responses", {}).items():
+            found.setdefault(table, []).extend(items)
+        request = answer.get("UnprocessedKeys") or {}
+        if not request:
+            break
+        _backoff(attempt)
+    else:
+        raise Busy()
+    customers = found.get(CustomerItem.Meta.table_name) or []
+    referrals = found.get(ReferralItem.Meta.table_name) or []
+    return ErasureTargets(
+        customer=CustomerItem.from_raw_data(customers[0]) if customers else None,
+        referral=ReferralItem.from_raw_data(referrals[0]) if referrals else None,
+        referral_erased=bool(referrals and "erasedAt" in referrals[0]),
+        invite_bucket=bool(found.get(BucketItem.Meta.table_name)),
+    )
+
+
+def erase_customer(customer_id: str, targets: ErasureTargets, erased_name: str, erased_at: str) -> bool:
+    """Erase what `targets` found, in one transaction: all or none. False when a condition failed because a
+    concurrent erasure got there first (read again: there will be less, or nothing, left to do).
+
+    At most 4 + CustomerItem.count_shards items (64 shards at most), inside TransactWriteItems' 100.
+    """
+    customer = targets.customer
+
+    def write(transaction: TransactWrite) -> None:
+        if customer is not None:
+            transaction.delete(CustomerItem(customer_id), condition=CustomerItem.customer_id.exists())
+            transaction.update(
+                _ErasableCode(customer.code),
+                actions=[
+                    _ErasableCode.status.set("DISABLED"),
+                    _ErasableCode.disabled_reason.set("ERASED"),
+                    _ErasableCode.erased_at.set(erased_at),
+                    _ErasableCode.customer_id.remove(),
+                    _ErasableCode.owner_email_hash.remove(),
+                    _ErasableCode.owner_first_name.remove(),
+                ],
+                condition=_ErasableCode.customer_id == customer_id,
+            )
+            for shard in range(int(customer.count_shards or 1)):
+                transaction.delete(CountItem(customer_id, shard))
+        if targets.referral is not None and not targets.referral_erased:
+            transaction.update(
+                _ErasableReferral(*ReferralItem.key_for(customer_id)),
+                actions=[_ErasableReferral.friend_name.set(erased_name), _ErasableReferral.erased_at.set(erased_at)],
+                condition=_ErasableReferral.pk.exists(),
+            )
+        if targets.invite_bucket:
+            transaction.delete(BucketItem(_customer_bucket_pk(customer_id)))
+
+    return _transact(write) is None
+
+
+def referrals_made_page(
+    referrer_id: str, after: dict[str, str] | None, limit: int
+) -> tuple[list[ReferralItem], dict[str, str] | None]:
+    """One page of the referrals a customer made, newest first (the ByReferrer index): the items and, when
+    there may be more, the key to go on from (`pk`, `sk`, `createdAt`)."""
+    request: dict[str, Any] = {
+        "TableName": ReferralItem.Meta.table_name,
+        "IndexName": "ByReferrer",
+        "KeyConditionExpression": "referrerId = :referrer",
+        "ExpressionAttributeValues": {":referrer": {"S": referrer_id}},
+        "ScanIndexForward": False,
+        "Limit": limit,
+    }
+    if after:
+        request["ExclusiveStartKey"] = {
+            "pk": {"S": after["pk"]},
+            "sk": {"S": after["sk"]},
+            "createdAt": {"S": after["createdAt"]},
+            "referrerId": {"S": referrer_id},
+        }
+    items, last = _query_raw(request)
+    found = [ReferralItem.from_raw_data(raw) for raw in items]
+    following = {name: last[name]["S"] for name in ("pk", "sk", "createdAt")} if last else None
+    return found, following
+
+
+def count_invites_since(customer_id: str, since_s: int) -> int:
+    """How many addresses a customer invited since `since_s` that we still hold a cool-down claim for
+    (the ByInviter index, keys only; Select COUNT, so no address hash is even read)."""
+    request: dict[str, Any] = {
+        "TableName": AddressItem.Meta.table_name,
+        "IndexName": BY_INVITER_INDEX,
+        "KeyConditionExpression": "invitedBy = :inviter AND invitedAt >= :since",
+        "ExpressionAttributeValues": {":inviter": {"S": customer_id}, ":since": {"N": str(since_s)}},
+        "Select": "COUNT",
+    }
+    total = 0
+    while True:
+        try:
+            answer = _client().query(**request)
+        except Exception as error:  # botocore already retried throttling
+            raise Busy() from error
+        total += int(answer.get("Count", 0))
+        if not answer.get("LastEvaluatedKey"):
+            return total
+        request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]

@@ -1,0 +1,52 @@
+"""A viral code's count spreads over more items when its item is contended, and stays exact."""
+
+from __future__ import annotations
+
+import pytest
+
+from referrals import storage
+from tests.conftest import new_id
+from tests.integration.helpers import customer, register
+
+pytestmark = pytest.mark.usefixtures("aws_env")
+
+COUNT_ITEM = 3  # customer, code, referral, count: the count's place in the registration transaction
+
+
+def test_contention_on_the_count_doubles_its_shards_and_the_count_stays_exact(faults, calls):
+    referrer = new_id()
+    code = register(referrer, "viral@example.com")["data"]["customer"]["referralCode"]
+    # Given the count's item conflicts on a friend's first try
+    faults.arm(2, "conflict", item=COUNT_ITEM)
+    assert register(new_id(), "f0@example.com", code=code)["data"]["newCustomer"] is True
+    faults.disarm()
+    # Then the referrer's count is spread over two shards, on the code and on the account alike
+    assert storage.CodeItem.get(code).count_shards == 2
+    assert storage.CustomerItem.get(referrer).count_shards == 2
+    # And later friends land on either shard while the count stays exact
+    for i in range(1, 12):
+        register(new_id(), f"f{i}@example.com", code=code)
+    shards = {item.shard: int(item.count) for item in storage.CountItem.query(referrer)}
+    assert sum(shards.values()) == 12 and set(shards) <= {0, 1}
+    calls.reset()
+    assert customer(referrer, "viral@example.com")["data"]["referralCount"] == 12
+    assert calls.count() == {"BatchGetItem": 2}  # the account with shard 0, then the other shards
+
+
+def test_an_unspread_count_is_read_in_one_request(calls):
+    referrer = new_id()
+    code = register(referrer, "r@example.com")["data"]["customer"]["referralCode"]
+    register(new_id(), "f@example.com", code=code)
+    calls.reset()
+    assert customer(referrer, "r@example.com")["data"]["referralCount"] == 1
+    assert calls.count() == {"BatchGetItem": 1}
+
+
+def test_shards_grow_only_from_the_number_seen():
+    referrer = new_id()
+    code = register(referrer, "r@example.com")["data"]["customer"]["referralCode"]
+    item = storage.CodeItem.get(code)
+    assert storage.grow_count_shards(item, 1, 2) is True
+    # A registration that saw 1 shard, racing the first grower, changes nothing
+    assert storage.grow_count_shards(item, 1, 2) is False
+    assert storage.CodeItem.get(code).count_shards == 2
