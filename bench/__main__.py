@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import coldstart, local_api, operations, viral
+from bench import coldstart, local_api, operations, reconcile_scale, viral
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -63,15 +63,19 @@ def operation_rows(measured: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--only", choices=["coldstart", "operations", "viral", "local_api"], action="append")
+    parser.add_argument(
+        "--only", choices=["coldstart", "operations", "reconcile_scale", "viral", "local_api"], action="append"
+    )
     parser.add_argument("--rounds", type=int, default=15)
     args = parser.parse_args()
-    chosen = set(args.only or ["coldstart", "operations", "viral", "local_api"])
+    chosen = set(args.only or ["coldstart", "operations", "reconcile_scale", "viral", "local_api"])
     rows: list[dict[str, Any]] = []
     if "coldstart" in chosen:
         rows += coldstart.run(args.rounds)
     if "operations" in chosen:
         rows += operation_rows(operations.run())
+    if "reconcile_scale" in chosen:
+        rows += reconcile_scale.run()
     if "viral" in chosen:
         rows += viral.run()
     if "local_api" in chosen:
