@@ -61,6 +61,33 @@ def operation_rows(measured: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def cost_table(rows: list[dict[str, Any]]) -> str:
+    """The docs' table of where the money goes, per million operations (from the operations' rows)."""
+    lines = [
+        "| operation | requests (design min.) | duration ms | RRU | WRU | entry $ | Lambda $ | DynamoDB $ | SES $ | "
+        "EventBridge $ | total $ |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    requests = {r["figure"].removeprefix("requests: "): r for r in rows if r["figure"].startswith("requests: ")}
+    for row in rows:
+        if "cost_per_million" not in row:
+            continue
+        name = row["figure"].split(": ", 1)[1]
+        cost = row["cost_per_million"]
+        asked = requests[name]
+        cells = [
+            name,
+            f"{asked['value']:g} ({asked['baseline']})",
+            f"{row['duration_ms']:.1f}",
+            f"{row['rru']:g}",
+            f"{row['wru']:g}",
+            *(f"{v:.2f}" for v in cost.values()),
+            f"{sum(cost.values()):.2f}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
@@ -85,6 +112,10 @@ def main() -> None:
     stamp = time.strftime("%Y-%m-%dT%H%M%S")
     for name in (f"bench-{stamp}.json", "latest.json"):
         (RESULTS / name).write_text(json.dumps(rows, indent=2))
+    costs = cost_table(rows)
+    if "cost_per_million" in json.dumps(rows):
+        print("\nper million operations, USD (docs/performance.md):\n" + costs)
+        (RESULTS / "costs.md").write_text(costs + "\n")
     print(f"\nwritten to {RESULTS / 'latest.json'}")
 
 
