@@ -49,9 +49,8 @@ def prepare_runtime() -> Path:
     return python
 
 
-def build(stack: Stack) -> dict[str, Path]:
+def build(stack: Stack, out: Path = WORK / "build") -> dict[str, Path]:
     """Build the layer and every function with packaging/Makefile for this machine's platform."""
-    out = WORK / "build"
     shutil.rmtree(out, ignore_errors=True)
     makefile = ROOT / "packaging" / "Makefile"
     env = {**os.environ, "PLATFORM": "", "PYTHON": sys.executable}
