@@ -10,6 +10,8 @@ Order of work, so that a refusal costs nothing and nothing is half-done:
    any caller can cause;
 5. one SES bulk templated call per 50 addresses; addresses SES refused are reported, their claims
    released and their tokens given back.
+Anything that fails before the mail goes out (a store that keeps refusing, a bug) gives back every token and
+claim the call took, then surfaces: nothing is half-done (tests/drills/test_faults_invites.py).
 """
 
 from __future__ import annotations
