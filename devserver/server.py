@@ -145,15 +145,22 @@ class Handler(BaseHTTPRequestHandler):
         self._send(404, {"message": f"No route for POST {path}"})
 
     def _graphql(self, body: Any, problem: str | None) -> None:
+        from devserver import iam  # server-to-server callers: a stand-in for SigV4 (AWS_IAM), docs/local.md
         from devserver.appsync import RequestContext
 
+        try:
+            signed = iam.identity(self.headers.get(iam.HEADER), self.client_address[0])
+        except iam.InvalidSignature:
+            signed, refused = None, True  # a bad signature is refused outright, as AppSync refuses it
+        else:
+            refused = False
         try:
             claims: dict[str, Any] | None = tokens.verify(self.headers.get("Authorization"))
         except tokens.InvalidToken:
             claims = None
         # As AppSync with an API key as an additional provider: a valid token wins, else a valid key
         # (a null identity, and only @aws_api_key fields), else 401 before any resolver runs.
-        if claims is None and not api_key_valid(self.headers.get("x-api-key")):
+        if refused or (signed is None and claims is None and not api_key_valid(self.headers.get("x-api-key"))):
             return self._send(
                 401,
                 {
@@ -196,7 +203,9 @@ class Handler(BaseHTTPRequestHandler):
             }
         )
         mode = "API_KEY" if claims is None else "AMAZON_COGNITO_USER_POOLS"
-        headers = {k.lower(): v for k, v in self.headers.items()}
+        if signed is not None:  # an IAM-signed request: only @aws_iam fields (the stand-in's _allowed)
+            identity, mode = signed, "AWS_IAM"
+        headers = {k.lower(): v for k, v in self.headers.items() if k.lower() != iam.HEADER}
         # AppSync's edge appends the viewer's address and then its own to what the client sent (docs/invites.md).
         forwarded = [headers["x-forwarded-for"]] if headers.get("x-forwarded-for") else []
         headers["x-forwarded-for"] = ", ".join([*forwarded, self.client_address[0], "127.0.0.1"])

@@ -73,7 +73,12 @@ def _caller() -> customers.Caller:
     if not subject:
         raise NotSignedIn()
     claims = identity.get("claims") or {}
-    return customers.Caller(customer_id=subject, email=claims.get("email"), site_key=claims.get("custom:site"))
+    # AppSync's own record of where the request came from (never a client header): the velocity check's source.
+    source_ips = identity.get("sourceIp") or [None]
+    source_ip = source_ips[0] if isinstance(source_ips, list) and isinstance(source_ips[0], str) else None
+    return customers.Caller(
+        customer_id=subject, email=claims.get("email"), site_key=claims.get("custom:site"), source_ip=source_ip
+    )
 
 
 def _camel(name: str) -> str:

@@ -49,6 +49,7 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     for name, value in (
         ("RewardsEarned", report.earned),
         ("RewardsCapped", report.capped),
+        ("RewardsHeld", report.held),
         ("ReferralsExpired", report.expired),
         ("EventsRepublished", report.republished),
         ("EventsUnpublished", report.unpublished),

@@ -5,9 +5,12 @@ from __future__ import annotations
 import copy
 import logging
 
+import pytest
+
 from devserver.lambdas import LocalFunction
 from devserver.samples import load_event
 from tests.conftest import new_id
+from tests.drills.log_scan import log_text, powertools_logging  # noqa: F401 - the fixture, used by name below
 
 REGISTER = """mutation R($input: RegistrationInput!) {
   register(input: $input) { customer { referralCode } error newCustomer }
@@ -31,6 +34,7 @@ def _order_event(name: str, customer_id: str, order_id: str, time: str) -> dict:
     return event
 
 
+@pytest.mark.usefixtures("powertools_logging")  # before capsys: see tests/drills/log_scan.py
 def test_no_personal_data_in_any_log_line(appsync, aws_env, capsys, caplog):
     caplog.set_level(logging.INFO)  # libraries as deployed; botocore at DEBUG would echo request bodies
     caplog.set_level(logging.DEBUG, logger="referrals")  # our own logs at their most talkative
@@ -72,7 +76,7 @@ def test_no_personal_data_in_any_log_line(appsync, aws_env, capsys, caplog):
     )
 
     captured = capsys.readouterr()
-    text = "\n".join([captured.out, captured.err, *(r.getMessage() for r in caplog.records), caplog.text])
+    text = log_text(captured, caplog)  # every record's fields and traceback, whichever test made the Logger
     assert text.strip(), "the flows logged nothing: the scan would prove nothing"
     for what, secret in SECRETS.items():
         assert secret.lower() not in text.lower(), f"{what} appears in the logs"

@@ -43,6 +43,18 @@ class LookupRules:
 
 
 @dataclass(frozen=True)
+class AbuseRules:
+    """When a referral is held for review instead of rewarded at once (docs/rewards.md, "Review")."""
+
+    # Sign-ups with one code from one source (IPv4 address, IPv6 /64) per window that are taken as they come;
+    # the ones after are flagged VELOCITY. 0 turns the check off.
+    velocity_limit: int = 5
+    velocity_window_minutes: int = 60
+    # Added to the shipped list (referrals/disposable_domains.txt): a friend with such an address is flagged.
+    disposable_domains: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Site:
     key: str
     domain: str
@@ -55,6 +67,7 @@ class Site:
     share_methods: tuple[str, ...] = SHARE_METHODS
     rewards: RewardRules = field(default_factory=RewardRules)
     invites: InviteRules = field(default_factory=InviteRules)
+    abuse: AbuseRules = field(default_factory=AbuseRules)
 
     def referral_link(self, code: str) -> str:
         return f"https://{self.domain}/referrals.list?applyCode={code}"
@@ -105,12 +118,44 @@ def _typed(cls: type, raw: dict[str, Any], base: Any) -> Any:
     return replace(base, **changes)
 
 
+# A week: longer windows would keep counters (and the digests of addresses in their keys) longer than needed.
+MAX_VELOCITY_WINDOW_MINUTES = 7 * 24 * 60
+_HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+def _abuse_rules(key: str, raw: Any) -> AbuseRules:
+    if not isinstance(raw, dict):
+        raise ValueError(f"site '{key}': abuse must be an object")
+    domains = raw.get("disposableDomains", [])
+    if not isinstance(domains, list) or not all(isinstance(d, str) for d in domains):
+        raise ValueError(f"site '{key}': abuse.disposableDomains must be a list of domain names")
+    rules = _typed(AbuseRules, raw, AbuseRules())
+    if not 0 <= rules.velocity_limit <= 1000:
+        raise ValueError(f"site '{key}': abuse.velocityLimit must be 0 (off) to 1000")
+    if not 1 <= rules.velocity_window_minutes <= MAX_VELOCITY_WINDOW_MINUTES:
+        raise ValueError(f"site '{key}': abuse.velocityWindowMinutes must be 1 to {MAX_VELOCITY_WINDOW_MINUTES}")
+    return replace(rules, disposable_domains=tuple(_domain(key, d) for d in domains))
+
+
+def _domain(key: str, given: str) -> str:
+    """A domain as it is compared: lower case, IDNA-encoded (as referrals.emails.canonical writes addresses)."""
+    try:
+        domain = given.strip().lower().encode("idna").decode("ascii")
+    except UnicodeError:
+        domain = ""
+    labels = domain.split(".")
+    if len(labels) < 2 or not all(_HOST_LABEL.match(label) for label in labels) or labels[-1].isdigit():
+        raise ValueError(f"site '{key}': abuse.disposableDomains holds {given!r}, which is not a domain name")
+    return domain
+
+
 def _site(key: str, raw: dict[str, Any]) -> Site:
     raw = dict(raw)
     rewards = _typed(RewardRules, raw.pop("rewards", {}), RewardRules())
     invites = _typed(InviteRules, raw.pop("invites", {}), InviteRules())
+    abuse = _abuse_rules(key, raw.pop("abuse", {}))
     base = DEFAULT_SITE if key == DEFAULT_SITE.key else Site(key=key, domain="", name=key, sender="")
-    site = _typed(Site, raw, replace(base, rewards=rewards, invites=invites))
+    site = _typed(Site, raw, replace(base, rewards=rewards, invites=invites, abuse=abuse))
     site = replace(site, key=key)
     if not site.domain or not site.sender:
         raise ValueError(f"site '{key}' needs a domain and a sender")

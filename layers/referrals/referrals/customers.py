@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from referrals import codes, counting, emails, outbox, rewards, storage
+from referrals import abuse, codes, counting, emails, outbox, rewards, storage
 from referrals.config import Settings, Site
 from referrals.errors import Busy, UnknownSite
 from referrals.sharing import share_urls
@@ -21,6 +21,9 @@ class Caller:
     customer_id: str
     email: str | None
     site_key: str | None
+    # The request's source address as AppSync saw it (`identity.sourceIp`), never a client header: the
+    # velocity check counts sign-ups per code and source (referrals.abuse).
+    source_ip: str | None = None
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,37 @@ def _spread_count(code: storage.CodeItem) -> None:
         storage.grow_count_shards(code, seen, counting.grown(seen))
 
 
+def _link(
+    site: Site,
+    caller: Caller,
+    code_item: storage.CodeItem,
+    code: str,
+    full_name: str,
+    created_at: str,
+    self_referral: bool,
+    flag: abuse.Flag | None,
+) -> tuple[storage.ReferralItem, list[storage.OutboxItem]]:
+    """The referral a friend's sign-up writes, and the ReferralRegistered event (the friend's discount) that
+    rides in the same transaction (outbox). A flagged one is held for review (docs/rewards.md, "Review")."""
+    pk, sk = storage.ReferralItem.key_for(caller.customer_id)
+    referral = storage.ReferralItem(
+        pk,
+        sk,
+        referee_id=caller.customer_id,
+        referrer_id=code_item.customer_id,
+        site=site.key,
+        code=code,
+        status="REGISTERED",
+        eligible=not self_referral,
+        ineligible_reason="SELF_REFERRAL" if self_referral else None,
+        friend_name=masked_name(full_name.strip()),
+        created_at=created_at,
+        review=rewards.Review.FLAGGED.value if flag else None,
+        review_reason=flag.value if flag else None,
+    )
+    return referral, rewards.prepare_registration(site, referral)
+
+
 def register(
     settings: Settings,
     caller: Caller,
@@ -143,9 +177,15 @@ def register(
     Requests: one transaction; plus one read when a code is given or the input is invalid
     (to say ACCOUNT_EXISTS first, as the contract orders). An eligible referral's ReferralRegistered event
     rides in that transaction and is published after it: one PutEvents and one BatchWriteItem.
+
+    Abuse (referrals.abuse): a friend at a disposable email domain is linked but flagged DISPOSABLE_EMAIL. The
+    sign-up counter of (code, source, window) rides in the same transaction, conditional on being under the
+    site's limit; when it is not, the transaction is refused whole and written once more with the referral
+    flagged VELOCITY and the counter added unconditionally: one transaction more, only past the limit.
     """
     site = site_of(settings, caller)
-    created_at = (now or datetime.now(UTC)).isoformat(timespec="milliseconds")
+    moment = now or datetime.now(UTC)
+    created_at = moment.isoformat(timespec="milliseconds")
     problems = _validate(full_name, email, caller, referral_code)
     code = codes.normalise(referral_code) if not problems else None
     if code is not None and not codes.is_well_formed(code):
@@ -159,6 +199,7 @@ def register(
     referrer_code: storage.CodeItem | None = None
     count_shard = 0
     events: list[storage.OutboxItem] = []
+    velocity: storage.VelocityCharge | None = None
     if code is not None:
         exists, code_item = storage.load_registration_context(caller.customer_id, code)
         if exists:
@@ -168,24 +209,14 @@ def register(
             return Registration(error="INVALID_DATA", field_errors=[FieldError("referralCode", [problem])])
         assert code_item is not None and caller.email is not None
         self_referral = emails.identity_hash(caller.email) == code_item.owner_email_hash
-        pk, sk = storage.ReferralItem.key_for(caller.customer_id)
-        referral = storage.ReferralItem(
-            pk,
-            sk,
-            referee_id=caller.customer_id,
-            referrer_id=code_item.customer_id,
-            site=site.key,
-            code=code,
-            status="REGISTERED",
-            eligible=not self_referral,
-            ineligible_reason="SELF_REFERRAL" if self_referral else None,
-            friend_name=masked_name(full_name.strip()),
-            created_at=created_at,
-        )
-        # The ReferralRegistered event (the friend's discount) is written in the same transaction (outbox).
-        events = rewards.prepare_registration(site, referral)
+        flag = abuse.Flag.DISPOSABLE_EMAIL if not self_referral and abuse.is_disposable(site, caller.email) else None
+        referral, events = _link(site, caller, code_item, code, full_name, created_at, self_referral, flag)
         referrer_code = code_item
         count_shard = counting.pick_shard(int(code_item.count_shards or 1))
+        velocity = abuse.velocity_charge(site, code, caller.source_ip, moment)
+        if velocity is not None and (not referral.eligible or flag is not None):
+            # Counted, never refused: a referral that cannot earn, or is held already, has nothing more to hold.
+            velocity = replace(velocity, limit=None)
 
     assert caller.email is not None
     first_name = full_name.split()[0]
@@ -211,10 +242,18 @@ def register(
             created_at=created_at,
         )
         try:
-            contended = storage.create_account(customer, code_item, referral, count_shard, events)
+            contended = storage.create_account(customer, code_item, referral, count_shard, events, velocity)
         except storage.AccountExists:
             return Registration(error="ACCOUNT_EXISTS")
         except storage.CodeTaken:
+            continue
+        except storage.VelocityExceeded:
+            # Past the limit for this code and source: written again, flagged, with the counter added regardless.
+            assert referral is not None and referrer_code is not None and velocity is not None
+            referral, events = _link(
+                site, caller, referrer_code, referral.code, full_name, created_at, False, abuse.Flag.VELOCITY
+            )
+            velocity = replace(velocity, limit=None)
             continue
         if contended and referrer_code is not None:
             _spread_count(referrer_code)

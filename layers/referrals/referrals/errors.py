@@ -119,3 +119,27 @@ class ProgrammeDisabled(ReferralError):
 
     def __init__(self) -> None:
         super().__init__("The referral programme is not running on this site")
+
+
+# Review of flagged referrals (rewards.review_referral; docs/rewards.md, "Review").
+
+
+class ReferralNotFound(ReferralError):
+    code = "ReferralNotFound"
+
+    def __init__(self) -> None:
+        super().__init__("No referral brought this customer", {"field": "refereeId", "reason": "NOT_FOUND"})
+
+
+class NotUnderReview(ReferralError):
+    code = "NotUnderReview"
+
+    def __init__(self) -> None:
+        super().__init__("This referral was never flagged for review", {"field": "refereeId", "reason": "NOT_FLAGGED"})
+
+
+class AlreadyReviewed(ReferralError):
+    code = "AlreadyReviewed"
+
+    def __init__(self, review: str) -> None:
+        super().__init__(f"This referral was already reviewed: {review}", {"review": review})

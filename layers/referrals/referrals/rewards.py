@@ -19,7 +19,7 @@ from typing import Any
 
 from referrals import outbox, storage
 from referrals.config import RewardRules, Settings, Site
-from referrals.errors import Busy, InvalidInput
+from referrals.errors import AlreadyReviewed, Busy, InvalidInput, NotUnderReview, ReferralNotFound, UnknownSite
 
 
 class Status(StrEnum):
@@ -30,9 +30,26 @@ class Status(StrEnum):
     EXPIRED = "EXPIRED"  # the qualifying period ended with no standing order
     CAPPED = "CAPPED"  # final: the order stood, but the referrer had reached the month's cap
     NOT_ELIGIBLE = "NOT_ELIGIBLE"  # as the customer sees an ineligible referral (e.g. SELF_REFERRAL): never earns
+    HELD = "HELD"  # a flagged referral whose order stood through its window: the reward waits for a reviewer
+    REJECTED = "REJECTED"  # final: a reviewer rejected a flagged referral; it never earns
 
 
 SETTLED = frozenset({Status.EARNED, Status.CAPPED})
+# Order events change nothing of these: the outcome is decided (HELD is EARNED waiting for a reviewer's yes).
+DECIDED = SETTLED | {Status.HELD, Status.REJECTED}
+
+
+class Review(StrEnum):
+    """A flagged referral's review (referrals.abuse gives the reason): one decision, final."""
+
+    FLAGGED = "FLAGGED"  # waiting: its reward is held at the end of its window
+    RELEASED = "RELEASED"  # a reviewer let it earn as any other referral
+    REJECTED = "REJECTED"  # a reviewer refused it: it never earns
+
+
+class Decision(StrEnum):
+    RELEASE = "RELEASE"
+    REJECT = "REJECT"
 
 
 class Reason(StrEnum):
@@ -276,6 +293,8 @@ def _registered(site: Site, referral: storage.ReferralItem, at: datetime) -> sto
             "registeredAt": iso(at),
             "qualifiesUntil": iso(deadline_of(rules, at)),
             "discount": {"type": "PERCENTAGE", "percent": rules.referee_discount_percent},
+            # Flagged sign-ups say so, so the offer system may hold the friend's discount too.
+            **({"review": {"reason": referral.review_reason}} if referral.review == Review.FLAGGED else {}),
         },
         at,
     )
@@ -326,6 +345,31 @@ def _earned(site: Site, referral: storage.ReferralItem, order_id: str, at: datet
     )
 
 
+def _held(site: Site, referral: storage.ReferralItem, order_id: str, at: datetime) -> storage.OutboxItem:
+    # For whoever reviews (the offer system): which reward waits, and why. One per friend, as the reward.
+    return outbox.record(
+        referral.referee_id,
+        "ReferralRewardHeld",
+        f"ReferralRewardHeld:{referral.referee_id}",
+        {
+            **_parties(referral),
+            "orderId": order_id,
+            "reason": referral.review_reason,
+            "reward": {
+                "type": "ACCOUNT_CREDIT",
+                "amount": money(site.rewards.referrer_credit),
+                "currency": site.currency,
+            },
+        },
+        at,
+    )
+
+
+def _hold(referral: storage.ReferralItem) -> dict[str, Any]:
+    """PENDING to HELD: off the due index (nothing but a reviewer moves it now), the flag's reason shown."""
+    return {"status": Status.HELD.value, "reason": referral.review_reason, "due_shard": None, "due_at": None}
+
+
 def prepare_registration(site: Site, referral: storage.ReferralItem) -> list[storage.OutboxItem]:
     """For a new referral: put an eligible one on the due index (it expires if no order qualifies) and give
     the `ReferralRegistered` event (with the friend's discount) that the registration transaction writes."""
@@ -373,7 +417,7 @@ def apply_order_event(settings: Settings, fact: OrderFact) -> Applied:
             return Applied(Outcome.NOT_REFERRED)
         if not referral.eligible:
             return Applied(Outcome.NOT_ELIGIBLE, Status.NOT_ELIGIBLE.value)
-        if referral.status in SETTLED:
+        if referral.status in DECIDED:
             return Applied(Outcome.SETTLED, referral.status)
         site = settings.sites.get(referral.site)
         if site is None:
@@ -456,6 +500,7 @@ class ReconcileReport:
     due: int = 0
     earned: int = 0
     capped: int = 0
+    held: int = 0
     expired: int = 0
     republished: int = 0
     published: int = 0
@@ -517,45 +562,27 @@ def _settle(
         rules = site.rewards
         status = referral.status
         version = int(referral.version or 0)
-        if status == Status.PENDING and referral.window_ends_at and parse_time(referral.window_ends_at) <= now:
+        if (
+            status == Status.PENDING
+            and referral.review == Review.FLAGGED
+            and referral.window_ends_at
+            and parse_time(referral.window_ends_at) <= now
+        ):
+            # Flagged for review: the order stood, but the reward waits for a reviewer (review_referral).
             assert referral.pending_order_id is not None
-            events = [_earned(site, referral, referral.pending_order_id, now)]
-            result = storage.commit(
-                storage.LedgerChange(
-                    referral,
-                    version,
-                    {
-                        "status": Status.EARNED.value,
-                        "reason": None,
-                        "earned_order_id": referral.pending_order_id,
-                        "settled_at": iso(now),
-                        "due_shard": None,
-                        "due_at": None,
-                    },
-                    events=events,
-                    cap=_cap(referral, rules),
-                )
-            )
+            events = [_held(site, referral, referral.pending_order_id, now)]
+            result = storage.commit(storage.LedgerChange(referral, version, _hold(referral), events=events))
             if result is storage.Commit.DONE:
+                report.held += 1
+                return events
+        elif status == Status.PENDING and referral.window_ends_at and parse_time(referral.window_ends_at) <= now:
+            settled, events = _earn_or_cap(site, referral, version, now)
+            if settled is Status.EARNED:
                 report.earned += 1
                 return events
-            if result is storage.Commit.CAPPED:
-                result = storage.commit(
-                    storage.LedgerChange(
-                        referral,
-                        version,
-                        {
-                            "status": Status.CAPPED.value,
-                            "reason": Reason.MONTHLY_CAP_REACHED.value,
-                            "settled_at": iso(now),
-                            "due_shard": None,
-                            "due_at": None,
-                        },
-                    )
-                )
-                if result is storage.Commit.DONE:
-                    report.capped += 1
-                    return []
+            if settled is Status.CAPPED:
+                report.capped += 1
+                return []
         elif status in (Status.REGISTERED, Status.REVERSED) and (
             deadline_of(rules, parse_time(referral.created_at)) <= now
         ):
@@ -583,6 +610,27 @@ def _settle(
     return []
 
 
+def _earn_or_cap(
+    site: Site, referral: storage.ReferralItem, version: int, now: datetime, also: dict[str, Any] | None = None
+) -> tuple[Status | None, list[storage.OutboxItem]]:
+    """The one move that pays: PENDING (or HELD, released) to EARNED, with the month's counter under its cap,
+    else to CAPPED. Each write is conditional on the version read; None when the referral moved since."""
+    assert referral.pending_order_id is not None
+    events = [_earned(site, referral, referral.pending_order_id, now)]
+    settled = {"settled_at": iso(now), "due_shard": None, "due_at": None, **(also or {})}
+    earned = {"status": Status.EARNED.value, "reason": None, "earned_order_id": referral.pending_order_id}
+    result = storage.commit(
+        storage.LedgerChange(referral, version, {**earned, **settled}, events=events, cap=_cap(referral, site.rewards))
+    )
+    if result is storage.Commit.DONE:
+        return Status.EARNED, events
+    if result is storage.Commit.CAPPED:
+        capped = {"status": Status.CAPPED.value, "reason": Reason.MONTHLY_CAP_REACHED.value}
+        if storage.commit(storage.LedgerChange(referral, version, {**capped, **settled})) is storage.Commit.DONE:
+            return Status.CAPPED, []
+    return None, []
+
+
 def _cap(referral: storage.ReferralItem, rules: RewardRules) -> storage.CapCharge | None:
     if rules.monthly_cap <= 0:
         return None  # 0 turns the cap off
@@ -595,6 +643,88 @@ def _cap(referral: storage.ReferralItem, rules: RewardRules) -> storage.CapCharg
         rules.monthly_cap,
         int((closed + CAP_RETENTION).timestamp()),
     )
+
+
+# ---------- review: releasing or rejecting a flagged referral (docs/rewards.md, "Review") ----------
+
+MAX_ID_LENGTH = 128
+
+
+@dataclass(frozen=True)
+class ReviewOutcome:
+    referee_id: str
+    decision: str
+    status: str
+    reason: str | None
+    reviewed_at: str
+
+
+def _check_referee_id(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput("refereeId", "REQUIRED", "refereeId is required")
+    if len(value) > MAX_ID_LENGTH or any(not c.isprintable() or c.isspace() for c in value):
+        raise InvalidInput("refereeId", "INVALID_FORMAT", "refereeId is not a customer id")
+    return value
+
+
+def _reviewed(referral: storage.ReferralItem) -> ReviewOutcome:
+    seen = summary(referral)
+    decision = Decision.RELEASE if referral.review == Review.RELEASED else Decision.REJECT
+    return ReviewOutcome(referral.referee_id, decision.value, seen.status, seen.reason, referral.reviewed_at or "")
+
+
+def review_referral(settings: Settings, referee_id: Any, decision: Any, reviewer: str, now: datetime) -> ReviewOutcome:
+    """A reviewer's decision on a flagged referral: final, and idempotent (the same decision again answers what
+    the first did; the other decision is refused with AlreadyReviewed).
+
+    RELEASE of a HELD referral earns its reward now (the one PENDING/HELD -> EARNED move, under the month's cap,
+    conditional on the version read, so a reward is paid at most once whoever races); RELEASE of one still
+    waiting for its order or window lets the reconciliation earn it as any other. REJECT ends it: REJECTED,
+    never earns (an EXPIRED one stays EXPIRED, with the decision recorded).
+
+    Requests: one Query (the referral); one UpdateItem, or, releasing a held reward, one TransactWriteItems
+    (referral, monthly counter, event) then one PutEvents and one BatchWriteItem (the outbox).
+    """
+    referee_id = _check_referee_id(referee_id)
+    try:
+        choice = Decision(decision)
+    except ValueError:
+        raise InvalidInput("decision", "INVALID_OPTION", "decision must be RELEASE or REJECT") from None
+    done = Review.RELEASED if choice is Decision.RELEASE else Review.REJECTED
+    for _ in range(_ATTEMPTS):
+        referral = storage.load_ledger(referee_id).referral
+        if referral is None:
+            raise ReferralNotFound()
+        if not referral.review:
+            raise NotUnderReview()
+        if referral.review == done:
+            return _reviewed(referral)  # the same decision again (a retry): nothing to write
+        if referral.review != Review.FLAGGED:
+            raise AlreadyReviewed(referral.review)
+        site = settings.sites.get(referral.site)
+        if site is None:
+            raise UnknownSite(referral.site)
+        version = int(referral.version or 0)
+        decided = {"review": done.value, "reviewed_at": iso(now), "reviewed_by": reviewer[:256]}
+        events: list[storage.OutboxItem] = []
+        if choice is Decision.RELEASE and referral.status == Status.HELD:
+            settled, events = _earn_or_cap(site, referral, version, now, decided)
+            if settled is None:
+                continue  # it moved since we read it: read again, decide again
+            reason = None if settled is Status.EARNED else Reason.MONTHLY_CAP_REACHED.value
+            updates = {**decided, "status": settled.value, "reason": reason}
+        else:
+            updates = dict(decided)
+            if choice is Decision.REJECT and referral.status not in (*SETTLED, Status.EXPIRED):
+                ended = {"status": Status.REJECTED.value, "reason": referral.review_reason, "settled_at": iso(now)}
+                updates.update(ended, due_shard=None, due_at=None)
+            if storage.commit(storage.LedgerChange(referral, version, updates)) is not storage.Commit.DONE:
+                continue
+        outbox.publish(events)  # never raises: what it cannot publish, the reconciliation will
+        for name, value in updates.items():
+            setattr(referral, name, value)
+        return _reviewed(referral)
+    raise Busy()
 
 
 # ---------- the customer's view ----------
@@ -615,12 +745,19 @@ class ReferralPage:
     has_more: bool
 
 
+# While a flagged referral waits for its review, this is what its `reason` says (the flag), unless it ended anyway.
+_REVIEW_SHOWN = frozenset({Status.REGISTERED, Status.PENDING, Status.REVERSED, Status.HELD})
+
+
 def summary(referral: storage.ReferralItem) -> ReferralSummary:
     if not referral.eligible:
         return ReferralSummary(
             Status.NOT_ELIGIBLE.value, referral.created_at, referral.friend_name, referral.ineligible_reason
         )
-    return ReferralSummary(referral.status, referral.created_at, referral.friend_name, referral.reason)
+    reason = referral.reason
+    if referral.review == Review.FLAGGED and referral.status in _REVIEW_SHOWN:
+        reason = referral.review_reason
+    return ReferralSummary(referral.status, referral.created_at, referral.friend_name, reason)
 
 
 def list_referrals(

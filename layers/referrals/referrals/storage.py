@@ -119,6 +119,12 @@ class ReferralItem(Model):
     settled_at = UnicodeAttribute(null=True, attr_name="settledAt")
     due_shard = NumberAttribute(null=True, attr_name="dueShard")
     due_at = UnicodeAttribute(null=True, attr_name="dueAt")
+    # Review (referrals.abuse, rewards.review_referral): FLAGGED at registration (with the flag's reason) until a
+    # reviewer RELEASES or REJECTS it; a flagged referral's reward is held, never earned, until released.
+    review = UnicodeAttribute(null=True)
+    review_reason = UnicodeAttribute(null=True, attr_name="reviewReason")
+    reviewed_at = UnicodeAttribute(null=True, attr_name="reviewedAt")
+    reviewed_by = UnicodeAttribute(null=True, attr_name="reviewedBy")
 
     @staticmethod
     def key_for(referee_id: str) -> tuple[str, str]:
@@ -260,18 +266,24 @@ def create_account(
     referral: ReferralItem | None,
     count_shard: int,
     events: Sequence[Model] = (),
+    velocity: VelocityCharge | None = None,
 ) -> bool:
     """Account, code, link, the referrer's count (and the outbox's events) in one transaction: all or none.
 
     Returns whether the count's item was contended (throttled or conflicting) on the way, so the caller may
     spread the count wider. Raises AccountExists when the customer already has an account (a retry or a race
-    lost), CodeTaken when the fresh code collided with an existing one.
+    lost), CodeTaken when the fresh code collided with an existing one, VelocityExceeded when the sign-up
+    counter of `velocity` (with a referral only) was already at its limit.
     """
     count_contended = False
+    # pynamodb sends a transaction's puts before its updates, whatever the order they were added in: the
+    # customer, code, referral and event puts come first, then the count's update, then the velocity counter's.
+    count_index = 3 + len(events)
+    velocity_index = count_index + 1
 
     def contended(reasons: list[str | None]) -> None:
         nonlocal count_contended
-        count_contended = count_contended or (len(reasons) > 3 and reasons[3] in _RETRYABLE_REASONS)
+        count_contended = count_contended or (len(reasons) > count_index and reasons[count_index] in _RETRYABLE_REASONS)
 
     def write(transaction: TransactWrite) -> None:
         transaction.save(customer, condition=CustomerItem.customer_id.does_not_exist())
@@ -282,7 +294,9 @@ def create_account(
                 CountItem(referral.referrer_id, count_shard),
                 actions=[CountItem.count.add(1)],
             )
-        for event in events:  # after the three puts above, so the reasons' positions below stay as they are
+            if velocity is not None:
+                _add_velocity(transaction, velocity)
+        for event in events:  # puts, so sent after the three puts above: the reasons' positions below stay
             transaction.save(event)
 
     reasons = _transact(write, contended if referral is not None else None)
@@ -294,6 +308,8 @@ def create_account(
         raise CodeTaken()
     if len(reasons) > 2 and reasons[2] == "ConditionalCheckFailed":
         raise AccountExists()
+    if velocity is not None and len(reasons) > velocity_index and reasons[velocity_index] == "ConditionalCheckFailed":
+        raise VelocityExceeded()
     raise Busy()
 
 
@@ -733,6 +749,11 @@ def suppress_address(site: str, address_hash: str, reason: str, at: str) -> None
                 AddressItem.suppressed_at.set(AddressItem.suppressed_at | at),
                 AddressItem.suppressed_reason.set(AddressItem.suppressed_reason | reason),
                 AddressItem.expires_at.remove(),
+                # Kept for good, so it keeps no inviter: who invited is cool-down data and leaves with it
+                # (and the ByInviter index with it: docs/privacy.md).
+                AddressItem.invited_by.remove(),
+                AddressItem.invited_at.remove(),
+                AddressItem.invited_until.remove(),
             ]
         )
     except PynamoDBException as error:
@@ -928,3 +949,42 @@ def count_invites_since(customer_id: str, since_s: int) -> int:
         if not answer.get("LastEvaluatedKey"):
             return total
         request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+
+# ---------- Abuse: sign-up velocity counters (InvitesTable), docs/rewards.md "Review" ----------
+# One counter per (code, source digest, fixed window): `VELOCITY#<code>#<window>#<digest>`. It rides in the
+# registration transaction, so counting costs no request of its own; its TTL removes it a window after its end.
+# One item per source, not per code: a viral code signed up from many places never makes one hot item.
+
+
+@dataclass(frozen=True)
+class VelocityCharge:
+    """Add one sign-up to counter `key`; with a `limit`, only while the counter is under it."""
+
+    key: str
+    limit: int | None
+    expires_at: int
+
+
+class VelocityExceeded(Exception):
+    """The counter was at its limit: nothing was written (the caller flags the referral and writes again)."""
+
+
+class VelocityItem(Model):
+    class Meta(_Meta):
+        table_name = _table("INVITES_TABLE")
+
+    pk = UnicodeAttribute(hash_key=True)
+    n = NumberAttribute(null=True)
+    expires_at = NumberAttribute(null=True, attr_name="expiresAt")
+
+
+def _add_velocity(transaction: TransactWrite, charge: VelocityCharge) -> None:
+    condition = None
+    if charge.limit is not None:
+        condition = VelocityItem.n.does_not_exist() | (VelocityItem.n < charge.limit)
+    transaction.update(
+        VelocityItem(charge.key),
+        actions=[VelocityItem.n.add(1), VelocityItem.expires_at.set(charge.expires_at)],
+        condition=condition,
+    )

@@ -1,0 +1,195 @@
+"""Privacy for servers: erasure and export through GraphQL (IAM only), and erasure on `CustomerDeleted`.
+
+Two kinds of event reach this function: AppSync's resolver context (Mutation.eraseCustomer, Query.exportCustomer,
+both `@aws_iam`) and EventBridge's envelope (source `commerce.customers`, detail-type `CustomerDeleted`). It is
+a function of its own so that the customer-facing API function never holds the right to delete an account.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+import observability
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from referrals import privacy, rewards, storage
+from referrals.config import load_settings
+from referrals.errors import InvalidInput, ReferralError
+
+logger = Logger()
+tracer = observability.tracer()
+metrics = Metrics()
+settings = load_settings()
+EVENT_SOURCE = "commerce.customers"
+DEAD_LETTER_URL = os.environ.get("CUSTOMER_EVENTS_DLQ_URL")
+_sqs: Any = None
+
+
+class NotAServer(ReferralError):
+    code = "Unauthorized"
+
+    def __init__(self) -> None:
+        super().__init__("This operation is for servers signing with IAM")
+
+
+class UnknownField(ReferralError):
+    code = "UnknownField"
+
+    def __init__(self) -> None:
+        super().__init__("This function does not resolve that field")
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _shape(value: Any) -> Any:
+    """Domain dataclasses as GraphQL objects with camelCase keys (AppSync returns only what was selected)."""
+    if hasattr(value, "__dataclass_fields__"):
+        value = asdict(value)
+    if isinstance(value, dict):
+        return {_camel(k): _shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shape(v) for v in value]
+    return value
+
+
+def _caller(identity: Any) -> str:
+    """The IAM principal behind the request, as a role (the session name may be a person's name or address).
+
+    AppSync lets only IAM-signed requests reach these `@aws_iam` fields; this refuses anything else again, and
+    IAM credentials handed out by a Cognito identity pool (a shopper's browser may hold those) too.
+    """
+    if not isinstance(identity, dict) or not identity.get("userArn") or not identity.get("accountId"):
+        raise NotAServer()
+    if identity.get("cognitoIdentityPoolId") or identity.get("cognitoIdentityId") or identity.get("sub"):
+        raise NotAServer()
+    arn = str(identity["userArn"])
+    if ":assumed-role/" in arn:
+        arn = arn.rsplit("/", 1)[0]
+    return arn[:256]
+
+
+def _erase(arguments: dict[str, Any], caller: str) -> Any:
+    erasure = privacy.erase(arguments.get("customerId"), datetime.now(UTC))
+    _count_erasure(erasure, via="api", caller=caller)
+    return _shape(erasure)
+
+
+def _export(arguments: dict[str, Any], caller: str) -> Any:
+    found = privacy.export(settings, arguments.get("customerId"), datetime.now(UTC), arguments.get("nextToken"))
+    metrics.add_metric(name="CustomerExports", unit=MetricUnit.Count, value=1)
+    logger.info("export", extra={"customerRef": privacy.reference(found.customer_id), "caller": caller})
+    return _shape(found)
+
+
+_FIELDS: dict[tuple[str, str], Callable[[dict[str, Any], str], Any]] = {
+    ("Mutation", "eraseCustomer"): _erase,
+    ("Query", "exportCustomer"): _export,
+}
+
+
+def _count_erasure(erasure: privacy.Erasure, via: str, caller: str | None = None) -> None:
+    metrics.add_metric(
+        name="CustomersErased" if erasure.erased else "ErasuresNothingLeft", unit=MetricUnit.Count, value=1
+    )
+    # The audit line: who asked, which customer (as a digest), what went. Never the id itself.
+    logger.info(
+        "erasure",
+        extra={
+            "customerRef": privacy.reference(erasure.customer_id),
+            "erased": erasure.erased,
+            "via": via,
+            "caller": caller,
+        },
+    )
+
+
+def _graphql(event: dict[str, Any]) -> dict[str, Any]:
+    info = event.get("info") or {}
+    route = _FIELDS.get((info.get("parentTypeName"), info.get("fieldName")))
+    try:
+        if route is None:
+            raise UnknownField()
+        caller = _caller(event.get("identity"))
+        return {"data": route(event.get("arguments") or {}, caller)}
+    except ReferralError as error:
+        metrics.add_metric(name=f"Error{error.code}", unit=MetricUnit.Count, value=1)
+        logger.info("refused", extra={"errorType": error.code})
+        # The shape resolvers/invoke.js turns into util.error(message, type, null, info).
+        return {"error": {"type": error.code, "message": error.message, "info": error.info or None}}
+    except Exception:
+        logger.exception("unexpected failure")
+        metrics.add_metric(name="ErrorInternal", unit=MetricUnit.Count, value=1)
+        return {"error": {"type": "InternalFailure", "message": "An internal error occurred", "info": None}}
+
+
+def _queue() -> Any:
+    global _sqs
+    if _sqs is None:
+        import botocore.session
+
+        _sqs = botocore.session.get_session().create_client("sqs", region_name=storage.REGION)
+    return _sqs
+
+
+def _dead_letter(event: Any, problem: str) -> None:
+    if not DEAD_LETTER_URL:
+        raise RuntimeError("no dead-letter queue configured for malformed customer events")
+    _queue().send_message(
+        QueueUrl=DEAD_LETTER_URL,
+        MessageBody=json.dumps(event, default=str),
+        MessageAttributes={
+            "Reason": {"DataType": "String", "StringValue": "MALFORMED"},
+            "Problems": {"DataType": "String", "StringValue": problem},
+        },
+    )
+
+
+def _event_time(envelope: dict[str, Any]) -> datetime:
+    """ "Now" for an event is its `time` (a replay erases as of the same moment), else the clock."""
+    text = envelope.get("time")
+    try:
+        return rewards.parse_time(text) if isinstance(text, str) else datetime.now(UTC)
+    except ValueError:
+        return datetime.now(UTC)
+
+
+def _customer_deleted(envelope: dict[str, Any]) -> dict[str, Any]:
+    # Only what identifies the event, bounded: the rest may be anything and is not ours to log.
+    logger.append_keys(eventId=str(envelope.get("id"))[:64], detailType=str(envelope.get("detail-type"))[:64])
+    detail = envelope.get("detail")
+    try:
+        if envelope.get("source") != EVENT_SOURCE or envelope.get("detail-type") != "CustomerDeleted":
+            raise InvalidInput("detail-type", "UNEXPECTED_EVENT", "not a CustomerDeleted event")
+        if not isinstance(detail, dict):
+            raise InvalidInput("detail", "REQUIRED", "detail must be an object")
+        customer_id = privacy.check_customer_id(detail.get("customerId"))
+    except InvalidInput as error:
+        # A retry cannot mend it: dead-letter it (field and reason only in the log) and succeed.
+        problem = f"{error.info.get('field')}: {error.info.get('reason')}"
+        logger.warning("malformed customer event: dead-lettered", extra={"problem": problem})
+        metrics.add_metric(name="CustomerEventsMalformed", unit=MetricUnit.Count, value=1)
+        _dead_letter(envelope, problem)
+        return {"outcome": "MALFORMED", "problem": problem}
+    # The store refusing after retries raises (Busy): Lambda retries the event, then dead-letters it.
+    erasure = privacy.erase(customer_id, _event_time(envelope))
+    _count_erasure(erasure, via="event")
+    return {"outcome": "ERASED" if erasure.erased else "NOTHING_LEFT", "erased": erasure.erased}
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+    if isinstance(event, dict) and "detail-type" in event:
+        return _customer_deleted(event)
+    return _graphql(event if isinstance(event, dict) else {})

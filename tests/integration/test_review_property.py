@@ -1,0 +1,119 @@
+"""The lifecycle property (test_lifecycle_property.py), for a referral flagged for review: whatever the order
+events do, and however they arrive, it never pays unreleased; released at any moment (or twice), it pays at
+most once and the very reward the unflagged lifecycle would have paid (the same oracle, written apart)."""
+
+from __future__ import annotations
+
+import copy
+import os
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from referrals import rewards, storage
+from tests.conftest import load_event, new_id
+from tests.integration.helpers import function
+from tests.integration.rewards_helpers import Bus, deliver, order_event, reconcile, referral
+from tests.integration.test_lifecycle_property import _events_of, _forget, histories, oracle
+
+pytestmark = pytest.mark.usefixtures("aws_env")
+
+
+def _flagged_referral(friend: str, registered: datetime) -> None:
+    """A friend linked to a new referrer and flagged, as registration writes it past the velocity limit."""
+    pk, sk = storage.ReferralItem.key_for(friend)
+    item = storage.ReferralItem(
+        pk,
+        sk,
+        referee_id=friend,
+        referrer_id=new_id("referrer"),
+        site="default",
+        code="ABCD2345",
+        status="REGISTERED",
+        friend_name="Fran F.",
+        created_at=rewards.iso(registered),
+        review="FLAGGED",
+        review_reason="VELOCITY",
+    )
+    item.due_shard = storage.due_shard(friend)
+    item.due_at = rewards.iso(registered + timedelta(days=365))
+    item.save()
+
+
+def _release(friend: str) -> dict:
+    review = copy.deepcopy(load_event("review-referral.json"))
+    review["arguments"] = {"refereeId": friend, "decision": "RELEASE"}
+    answer = function("ReviewFunction").invoke(review)
+    assert "error" not in answer, answer
+    return answer["data"]
+
+
+@settings(
+    max_examples=int(os.environ.get("REWARDS_PROPERTY_EXAMPLES", "30")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(history=histories(), data=st.data())
+def test_a_flagged_referral_pays_only_once_released_and_then_the_right_reward(history, data):
+    orders, delivery, runs = history
+    bus = Bus()
+    friend = new_id("friend")
+    registered = datetime(2031, 1, 1, tzinfo=UTC)
+    start = registered + timedelta(hours=1)
+    _flagged_referral(friend, registered)
+
+    def at(minute: int) -> datetime:
+        return start + timedelta(minutes=minute)
+
+    envelopes = []
+    for order in orders:
+        for minute, detail_type, arguments in _events_of(order):
+            amount, currency = arguments if arguments else (None, "GBP")
+            envelopes.append((minute, order_event(detail_type, order.order_id, friend, at(minute), amount, currency)))
+    sequence: list[tuple[str, object]] = [("event", envelopes[i]) for i in delivery]
+    for run in sorted(runs):
+        before = [k for k, (kind, item) in enumerate(sequence) if kind == "event" and item[0] < run]
+        runs_so_far = [k for k, (kind, _) in enumerate(sequence) if kind == "run"]
+        sequence.insert(max([-1, *before, *runs_so_far]) + 1, ("run", run))
+    # A reviewer releases it at any step (or only after every run below), or twice
+    releases = data.draw(st.lists(st.integers(0, len(sequence)), max_size=2), label="releases at")
+    for position in sorted(releases, reverse=True):
+        sequence.insert(position, ("release", None))
+
+    for kind, item in sequence:
+        if kind == "event":
+            assert deliver(item[1])["outcome"] in {"RECORDED", "DUPLICATE", "SETTLED"}
+        elif kind == "run":
+            reconcile(at(item))
+        else:
+            _release(friend)
+    reconcile(registered + timedelta(days=400))
+    reconcile(registered + timedelta(days=400))
+
+    expected = oracle(orders)
+    final = referral(friend)
+    if not releases:
+        # Never released: never paid. The reward that would have been is held, on the right order, and said so
+        event("held" if expected else "does not earn (unreleased)")
+        assert bus.rewards(friend) == []
+        assert final.status == ("HELD" if expected else "EXPIRED")
+        held = bus.events("ReferralRewardHeld", friend)
+        assert [e["detail"]["orderId"] for e in held] == ([expected] if expected else [])
+        if expected:
+            assert final.pending_order_id == expected and final.reason == "VELOCITY"
+        # Then released now, as a reviewer would
+        _release(friend)
+        final = referral(friend)
+    else:
+        event("earns once released" if expected else "does not earn (released)")
+    earned = bus.rewards(friend)
+    assert [e["detail"]["orderId"] for e in earned] == ([expected] if expected else [])
+    assert (final.status == "EARNED") == (expected is not None)
+    if expected:
+        assert final.earned_order_id == expected and final.review == "RELEASED"
+    # A release again changes nothing and pays nothing more
+    _release(friend)
+    assert len(bus.rewards(friend)) == len(earned)
+    _forget(friend)
