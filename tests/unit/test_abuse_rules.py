@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -169,3 +171,10 @@ def test_the_customer_sees_the_flag_while_it_waits(status, review, stored_reason
     item = _referral(status=status, reason=stored_reason, review=review, review_reason="VELOCITY" if review else None)
     seen = rewards.summary(item)
     assert (seen.status, seen.reason) == shown
+
+
+def test_the_documented_settings_are_the_defaults():
+    text = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    example = re.search(r"```json\n(.*?)```", text, re.S)
+    assert example is not None
+    assert parse_settings(example.group(1)).site(None).abuse == DEFAULT_SITE.abuse

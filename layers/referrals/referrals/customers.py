@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from referrals import abuse, codes, counting, emails, outbox, rewards, storage
+from referrals import codes, counting, emails, storage
 from referrals.config import Settings, Site
 from referrals.errors import Busy, UnknownSite
 from referrals.sharing import share_urls
+
+if TYPE_CHECKING:
+    from referrals import abuse
 
 MAX_NAME_LENGTH = 200
 _CODE_ATTEMPTS = 5
@@ -145,6 +149,8 @@ def _link(
 ) -> tuple[storage.ReferralItem, list[storage.OutboxItem]]:
     """The referral a friend's sign-up writes, and the ReferralRegistered event (the friend's discount) that
     rides in the same transaction (outbox). A flagged one is held for review (docs/rewards.md, "Review")."""
+    from referrals import rewards  # registration only: kept off the cold start of every other request
+
     pk, sk = storage.ReferralItem.key_for(caller.customer_id)
     referral = storage.ReferralItem(
         pk,
@@ -183,6 +189,9 @@ def register(
     site's limit; when it is not, the transaction is refused whole and written once more with the referral
     flagged VELOCITY and the counter added unconditionally: one transaction more, only past the limit.
     """
+    # Registration only: kept off the cold start of every other request (docs/performance.md)
+    from referrals import abuse, outbox
+
     site = site_of(settings, caller)
     moment = now or datetime.now(UTC)
     created_at = moment.isoformat(timespec="milliseconds")

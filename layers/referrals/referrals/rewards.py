@@ -3,8 +3,10 @@
 A referral's state is a projection of the facts recorded about the friend's orders (docs/rewards.md draws the
 state table). Each order event adds one fact and moves the referral in the same conditional transaction, so
 the same facts give the same state whatever order, and however often, the events arrive. The reconciliation
-settles what time alone decides: a return window that closed, a qualifying period that ended. Nothing here
-reads the clock: "now" is the order event's time, or the scheduled run's.
+settles what time alone decides: a return window that closed, a qualifying period that ended. A referral
+flagged for review (referrals.abuse) is HELD instead of earned when its window closes, until a reviewer releases
+or rejects it (review_referral). Nothing here reads the clock: "now" is the order event's time, the scheduled
+run's, or the reviewer's request's.
 """
 
 from __future__ import annotations
@@ -516,14 +518,14 @@ def reconcile(
     keep_going: Callable[[], bool] = lambda: True,
     page_size: int = 100,
 ) -> ReconcileReport:
-    """Settle everything due by `now`: earn rewards whose window closed, expire referrals whose qualifying
-    period ended, republish events still in the outbox. Reads only the due index, a page at a time, so its
-    cost follows the work due, not the table. Safe to run twice (or at once) for the same `now`: every move
-    is conditional on the version it read, and what it settled is no longer due.
+    """Settle everything due by `now`: earn rewards whose window closed (hold those flagged for review), expire
+    referrals whose qualifying period ended, republish events still in the outbox. Reads only the due index, a
+    page at a time, so its cost follows the work due, not the table. Safe to run twice (or at once) for the same
+    `now`: every move is conditional on the version it read, and what it settled is no longer due.
 
     Requests: per shard one Query per page (and one when nothing is due); per referral one TransactWriteItems
-    (earn: referral, monthly counter, event) or one UpdateItem (expire); per page one PutEvents per 10 events
-    and one BatchWriteItem per 25 published.
+    (earn: referral, monthly counter, event; hold: referral, event) or one UpdateItem (expire); per page one
+    PutEvents per 10 events and one BatchWriteItem per 25 published.
     """
     report = ReconcileReport()
     until = iso(now)
