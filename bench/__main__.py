@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import coldstart, local_api, operations, reconcile_scale, viral
+from bench import coldstart, costs, local_api, operations, reconcile_scale, viral
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -95,6 +95,7 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=15)
     args = parser.parse_args()
+    costs.hooks()  # before any AWS client exists in this process
     chosen = set(args.only or ["coldstart", "operations", "reconcile_scale", "viral", "local_api"])
     rows: list[dict[str, Any]] = []
     if "coldstart" in chosen:
@@ -112,10 +113,10 @@ def main() -> None:
     stamp = time.strftime("%Y-%m-%dT%H%M%S")
     for name in (f"bench-{stamp}.json", "latest.json"):
         (RESULTS / name).write_text(json.dumps(rows, indent=2))
-    costs = cost_table(rows)
+    table_of_costs = cost_table(rows)
     if "cost_per_million" in json.dumps(rows):
-        print("\nper million operations, USD (docs/performance.md):\n" + costs)
-        (RESULTS / "costs.md").write_text(costs + "\n")
+        print("\nper million operations, USD (docs/performance.md):\n" + table_of_costs)
+        (RESULTS / "costs.md").write_text(table_of_costs + "\n")
     print(f"\nwritten to {RESULTS / 'latest.json'}")
 
 

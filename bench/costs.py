@@ -56,6 +56,40 @@ class Recorder:
         BUILTIN_HANDLERS.extend([("before-parameter-build", self.before), ("after-call", self.after)])
 
 
+class CallTimer:
+    """Time spent inside AWS calls (`before-call` to `after-call`)."""
+
+    def __init__(self) -> None:
+        self.inside = 0.0
+        self._started = 0.0
+
+    def before(self, **_: Any) -> None:
+        self._started = time.perf_counter()
+
+    def after(self, **_: Any) -> None:
+        self.inside += time.perf_counter() - self._started
+
+    def install(self) -> None:
+        from botocore.handlers import BUILTIN_HANDLERS
+
+        BUILTIN_HANDLERS.extend([("before-call", self.before), ("after-call", self.after)])
+
+
+# One of each per process, installed before any client exists: clients keep the handlers they were made with.
+RECORDER = Recorder()
+TIMER = CallTimer()
+_installed = False
+
+
+def hooks() -> tuple[Recorder, CallTimer]:
+    global _installed
+    if not _installed:
+        RECORDER.install()
+        TIMER.install()
+        _installed = True
+    return RECORDER, TIMER
+
+
 def _units(call: Recorded) -> dict[str, float]:
     """Billed units of one request. Items here are small: a write is under 1 KB, a read under 4 KB."""
     p, op = call.params, call.operation

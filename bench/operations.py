@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Callable
 from typing import Any
 
-from bench.costs import Operation, Recorder, measure
+from bench.costs import Operation, hooks, measure
 from devserver.samples import appsync_event, load_event
 
 QUALIFYING = {"amount": "45.00", "currency": "GBP"}
@@ -146,8 +146,7 @@ def operations(local: Any) -> list[Operation]:
 
 
 def run() -> list[dict[str, Any]]:
-    recorder = Recorder()
-    recorder.install()
+    recorder, _ = hooks()
     from devserver.server import LocalReferrals
 
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as config:
