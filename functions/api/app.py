@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import graphql_adapter
 import observability
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
+from graphql_adapter import shape
 
 from referrals import customers
 from referrals.config import load_mail_settings, load_settings
@@ -19,43 +19,10 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
-class UnknownField(ReferralError):
-    code = "UnknownField"
-
-    def __init__(self) -> None:
-        super().__init__("This function does not resolve that field")
-
-
-class AppSyncRoutes:
-    """Routes an AppSync resolver event to the function for its type and field, with the field's arguments as
-    keyword arguments: what Powertools' AppSyncResolver does for us. Importing that resolver imports every
-    event handler and event class Powertools has, about 40 ms of each cold start on the request path
-    (docs/performance.md), so the API keeps this small equivalent."""
-
-    def __init__(self) -> None:
-        self._routes: dict[tuple[str, str], Callable[..., Any]] = {}
-        self.current_event: dict[str, Any] = {}
-
-    def resolver(self, type_name: str, field_name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        def register(function: Callable[..., Any]) -> Callable[..., Any]:
-            self._routes[(type_name, field_name)] = function
-            return function
-
-        return register
-
-    def resolve(self, event: dict[str, Any], context: LambdaContext) -> Any:
-        self.current_event = event
-        info = event.get("info") or {}
-        route = self._routes.get((info.get("parentTypeName"), info.get("fieldName")))
-        if route is None:
-            raise UnknownField()
-        return route(**(event.get("arguments") or {}))
-
-
 logger = Logger()
 tracer = observability.tracer()
 metrics = Metrics()
-app = AppSyncRoutes()
+app = graphql_adapter.AppSyncRoutes()
 settings = load_settings()
 mail_settings = load_mail_settings()
 
@@ -81,27 +48,9 @@ def _caller() -> customers.Caller:
     )
 
 
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
-
-
-def _shape(value: Any) -> Any:
-    """Domain dataclasses as GraphQL objects with camelCase keys (AppSync returns only what was selected)."""
-    if value is None:
-        return None
-    if hasattr(value, "__dataclass_fields__"):
-        value = asdict(value)
-    if isinstance(value, dict):
-        return {_camel(k): _shape(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_shape(v) for v in value]
-    return value
-
-
 @app.resolver(type_name="Query", field_name="customer")
 def customer() -> dict[str, Any] | None:
-    return _shape(customers.get_customer(settings, _caller()))
+    return shape(customers.get_customer(settings, _caller()))
 
 
 @app.resolver(type_name="Customer", field_name="referrals")
@@ -112,7 +61,7 @@ def customer_referrals(offset: int = 0, limit: int = 20) -> dict[str, Any]:
     known_total = parent.get("referralCount") if parent.get("customerId") == caller.customer_id else None
     from referrals import rewards  # only this field needs it: kept off the cold start of every request
 
-    return _shape(rewards.list_referrals(settings, caller.customer_id, offset, limit, known_total))
+    return shape(rewards.list_referrals(settings, caller.customer_id, offset, limit, known_total))
 
 
 @app.resolver(type_name="Mutation", field_name="register")
@@ -130,15 +79,7 @@ def register(input: dict[str, Any]) -> dict[str, Any]:  # noqa: A002 - the schem
     else:
         metrics.add_metric(name=f"RegistrationRefused{outcome.error}", unit=MetricUnit.Count, value=1)
     logger.info("register", extra={"outcome": outcome.error or "CREATED", "withCode": bool(input.get("referralCode"))})
-    return _shape(outcome)
-
-
-@dataclass(frozen=True)
-class WithWarnings:
-    """A field's value plus errors that travel beside it (util.appendError in resolvers/invoke.js)."""
-
-    data: Any
-    warnings: list[ReferralError] = field(default_factory=list)
+    return shape(outcome)
 
 
 @app.resolver(type_name="Mutation", field_name="sendReferralEmail")
@@ -152,7 +93,7 @@ def send_referral_email(emailAddresses: list[str]) -> Any:  # noqa: N803 - the s
     # Counts and reasons only: the addresses stay out of the logs.
     logger.info("invites", extra={"sent": len(outcome.sent), "notSent": sorted(r for _, r in outcome.not_sent)})
     if outcome.not_sent:
-        return WithWarnings(True, [InvitationsNotSent(outcome.not_sent)])
+        return graphql_adapter.WithWarnings(True, [InvitationsNotSent(outcome.not_sent)])
     return True
 
 
@@ -171,28 +112,11 @@ def referral_offer(code: str) -> dict[str, Any]:
 
     offer = offers.lookup(settings, code, _source_ip())
     metrics.add_metric(name="OfferLookups" if offer.valid else "OfferLookupsInvalid", unit=MetricUnit.Count, value=1)
-    return _shape(offer)
-
-
-def graphql_error(error: ReferralError) -> dict[str, Any]:
-    """The one place a domain error becomes what the client sees (resolvers/invoke.js raises it)."""
-    return {"error": {"type": error.code, "message": error.message, "info": error.info or None}}
+    return shape(offer)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.APPSYNC_RESOLVER)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    try:
-        answer = app.resolve(event, context)
-        if isinstance(answer, WithWarnings):
-            return {"data": answer.data, "warnings": [graphql_error(w)["error"] for w in answer.warnings]}
-        return {"data": answer}
-    except ReferralError as error:
-        metrics.add_metric(name=f"Error{error.code}", unit=MetricUnit.Count, value=1)
-        logger.info("refused", extra={"errorType": error.code})
-        return graphql_error(error)
-    except Exception:
-        logger.exception("unexpected failure")
-        metrics.add_metric(name="ErrorInternal", unit=MetricUnit.Count, value=1)
-        return {"error": {"type": "InternalFailure", "message": "An internal error occurred", "info": None}}
+    return graphql_adapter.respond(lambda: app.resolve(event, context), metrics, logger)

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
+import graphql_adapter
 import observability
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -21,7 +21,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from referrals import privacy, rewards, storage
 from referrals.config import load_settings
-from referrals.errors import InvalidInput, ReferralError
+from referrals.errors import InvalidInput
 
 logger = Logger()
 tracer = observability.tracer()
@@ -32,63 +32,17 @@ DEAD_LETTER_URL = os.environ.get("CUSTOMER_EVENTS_DLQ_URL")
 _sqs: Any = None
 
 
-class NotAServer(ReferralError):
-    code = "Unauthorized"
-
-    def __init__(self) -> None:
-        super().__init__("This operation is for servers signing with IAM")
-
-
-class UnknownField(ReferralError):
-    code = "UnknownField"
-
-    def __init__(self) -> None:
-        super().__init__("This function does not resolve that field")
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
-
-
-def _shape(value: Any) -> Any:
-    """Domain dataclasses as GraphQL objects with camelCase keys (AppSync returns only what was selected)."""
-    if hasattr(value, "__dataclass_fields__"):
-        value = asdict(value)
-    if isinstance(value, dict):
-        return {_camel(k): _shape(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_shape(v) for v in value]
-    return value
-
-
-def _caller(identity: Any) -> str:
-    """The IAM principal behind the request, as a role (the session name may be a person's name or address).
-
-    AppSync lets only IAM-signed requests reach these `@aws_iam` fields; this refuses anything else again, and
-    IAM credentials handed out by a Cognito identity pool (a shopper's browser may hold those) too.
-    """
-    if not isinstance(identity, dict) or not identity.get("userArn") or not identity.get("accountId"):
-        raise NotAServer()
-    if identity.get("cognitoIdentityPoolId") or identity.get("cognitoIdentityId") or identity.get("sub"):
-        raise NotAServer()
-    arn = str(identity["userArn"])
-    if ":assumed-role/" in arn:
-        arn = arn.rsplit("/", 1)[0]
-    return arn[:256]
-
-
 def _erase(arguments: dict[str, Any], caller: str) -> Any:
     erasure = privacy.erase(arguments.get("customerId"), datetime.now(UTC))
     _count_erasure(erasure, via="api", caller=caller)
-    return _shape(erasure)
+    return graphql_adapter.shape(erasure)
 
 
 def _export(arguments: dict[str, Any], caller: str) -> Any:
     found = privacy.export(settings, arguments.get("customerId"), datetime.now(UTC), arguments.get("nextToken"))
     metrics.add_metric(name="CustomerExports", unit=MetricUnit.Count, value=1)
     logger.info("export", extra={"customerRef": privacy.reference(found.customer_id), "caller": caller})
-    return _shape(found)
+    return graphql_adapter.shape(found)
 
 
 _FIELDS: dict[tuple[str, str], Callable[[dict[str, Any], str], Any]] = {
@@ -114,22 +68,15 @@ def _count_erasure(erasure: privacy.Erasure, via: str, caller: str | None = None
 
 
 def _graphql(event: dict[str, Any]) -> dict[str, Any]:
+    return graphql_adapter.respond(lambda: _resolve(event), metrics, logger)
+
+
+def _resolve(event: dict[str, Any]) -> Any:
     info = event.get("info") or {}
     route = _FIELDS.get((info.get("parentTypeName"), info.get("fieldName")))
-    try:
-        if route is None:
-            raise UnknownField()
-        caller = _caller(event.get("identity"))
-        return {"data": route(event.get("arguments") or {}, caller)}
-    except ReferralError as error:
-        metrics.add_metric(name=f"Error{error.code}", unit=MetricUnit.Count, value=1)
-        logger.info("refused", extra={"errorType": error.code})
-        # The shape resolvers/invoke.js turns into util.error(message, type, null, info).
-        return {"error": {"type": error.code, "message": error.message, "info": error.info or None}}
-    except Exception:
-        logger.exception("unexpected failure")
-        metrics.add_metric(name="ErrorInternal", unit=MetricUnit.Count, value=1)
-        return {"error": {"type": "InternalFailure", "message": "An internal error occurred", "info": None}}
+    if route is None:
+        raise graphql_adapter.UnknownField()
+    return route(event.get("arguments") or {}, graphql_adapter.iam_caller(event.get("identity")))
 
 
 def _queue() -> Any:
