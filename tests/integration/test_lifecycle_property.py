@@ -116,6 +116,23 @@ def _forget(friend: str) -> None:
                 batch.delete(item)
 
 
+def delivery_sequence(orders, delivery, runs, friend: str, start: datetime) -> list[tuple[str, object]]:
+    """The orders' events in the shuffled delivery order, with each reconciliation run (minutes after `start`)
+    placed after every event timed before it: ("event", (minute, envelope)) and ("run", minute) steps."""
+    envelopes = []
+    for order in orders:
+        for minute, detail_type, arguments in _events_of(order):
+            amount, currency = arguments if arguments else (None, "GBP")
+            moment = start + timedelta(minutes=minute)
+            envelopes.append((minute, order_event(detail_type, order.order_id, friend, moment, amount, currency)))
+    sequence: list[tuple[str, object]] = [("event", envelopes[i]) for i in delivery]
+    for run in sorted(runs):
+        before = [k for k, (kind, item) in enumerate(sequence) if kind == "event" and item[0] < run]
+        runs_so_far = [k for k, (kind, _) in enumerate(sequence) if kind == "run"]
+        sequence.insert(max([-1, *before, *runs_so_far]) + 1, ("run", run))
+    return sequence
+
+
 @settings(
     # 30 keeps the suite quick; REWARDS_PROPERTY_EXAMPLES=1000 for a deeper search.
     max_examples=int(os.environ.get("REWARDS_PROPERTY_EXAMPLES", "30")),
@@ -134,17 +151,7 @@ def test_any_delivery_gives_at_most_one_reward_and_the_right_one(history):
     def at(minute: int) -> datetime:
         return start + timedelta(minutes=minute)
 
-    envelopes = []
-    for order in orders:
-        for minute, detail_type, arguments in _events_of(order):
-            amount, currency = arguments if arguments else (None, "GBP")
-            envelopes.append((minute, order_event(detail_type, order.order_id, friend, at(minute), amount, currency)))
-    # Each run goes after every event timed before it; the rest of the order is the shuffle's
-    sequence: list[tuple[str, object]] = [("event", envelopes[i]) for i in delivery]
-    for run in sorted(runs):
-        before = [k for k, (kind, item) in enumerate(sequence) if kind == "event" and item[0] < run]
-        runs_so_far = [k for k, (kind, _) in enumerate(sequence) if kind == "run"]
-        sequence.insert(max([-1, *before, *runs_so_far]) + 1, ("run", run))
+    sequence = delivery_sequence(orders, delivery, runs, friend, start)
 
     for kind, item in sequence:
         if kind == "event":

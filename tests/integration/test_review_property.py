@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from referrals import rewards, storage
 from tests.conftest import load_event, new_id
 from tests.integration.helpers import function
-from tests.integration.rewards_helpers import Bus, deliver, order_event, reconcile, referral
-from tests.integration.test_lifecycle_property import _events_of, _forget, histories, oracle
+from tests.integration.rewards_helpers import Bus, deliver, reconcile, referral
+from tests.integration.test_lifecycle_property import _forget, delivery_sequence, histories, oracle
 
 pytestmark = pytest.mark.usefixtures("aws_env")
 
@@ -67,16 +67,7 @@ def test_a_flagged_referral_pays_only_once_released_and_then_the_right_reward(hi
     def at(minute: int) -> datetime:
         return start + timedelta(minutes=minute)
 
-    envelopes = []
-    for order in orders:
-        for minute, detail_type, arguments in _events_of(order):
-            amount, currency = arguments if arguments else (None, "GBP")
-            envelopes.append((minute, order_event(detail_type, order.order_id, friend, at(minute), amount, currency)))
-    sequence: list[tuple[str, object]] = [("event", envelopes[i]) for i in delivery]
-    for run in sorted(runs):
-        before = [k for k, (kind, item) in enumerate(sequence) if kind == "event" and item[0] < run]
-        runs_so_far = [k for k, (kind, _) in enumerate(sequence) if kind == "run"]
-        sequence.insert(max([-1, *before, *runs_so_far]) + 1, ("run", run))
+    sequence = delivery_sequence(orders, delivery, runs, friend, start)
     # A reviewer releases it at any step (or only after every run below), or twice
     releases = data.draw(st.lists(st.integers(0, len(sequence)), max_size=2), label="releases at")
     for position in sorted(releases, reverse=True):
