@@ -88,8 +88,9 @@ def oracle(orders: list[OrderHistory]) -> str | None:
     return None
 
 
-def _referral(friend: str, registered: datetime) -> None:
-    """A friend linked to a new referrer, as registration writes it (registration is tested on its own)."""
+def linked_friend(friend: str, registered: datetime, **flags: str) -> None:
+    """A friend linked to a new referrer, as registration writes it (registration is tested on its own);
+    `flags` (review, review_reason) as a flagged sign-up writes them."""
     pk, sk = storage.ReferralItem.key_for(friend)
     item = storage.ReferralItem(
         pk,
@@ -101,6 +102,7 @@ def _referral(friend: str, registered: datetime) -> None:
         status="REGISTERED",
         friend_name="Fran F.",
         created_at=rewards.iso(registered),
+        **flags,
     )
     item.due_shard = storage.due_shard(friend)
     item.due_at = rewards.iso(registered + timedelta(days=365))
@@ -146,7 +148,7 @@ def test_any_delivery_gives_at_most_one_reward_and_the_right_one(history):
     friend = new_id("friend")
     registered = datetime(2031, 1, 1, tzinfo=UTC)
     start = registered + timedelta(hours=1)
-    _referral(friend, registered)
+    linked_friend(friend, registered)
 
     def at(minute: int) -> datetime:
         return start + timedelta(minutes=minute)

@@ -12,34 +12,12 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from referrals import rewards, storage
 from tests.conftest import load_event, new_id
 from tests.integration.helpers import function
 from tests.integration.rewards_helpers import Bus, deliver, reconcile, referral
-from tests.integration.test_lifecycle_property import _forget, delivery_sequence, histories, oracle
+from tests.integration.test_lifecycle_property import _forget, delivery_sequence, histories, linked_friend, oracle
 
 pytestmark = pytest.mark.usefixtures("aws_env")
-
-
-def _flagged_referral(friend: str, registered: datetime) -> None:
-    """A friend linked to a new referrer and flagged, as registration writes it past the velocity limit."""
-    pk, sk = storage.ReferralItem.key_for(friend)
-    item = storage.ReferralItem(
-        pk,
-        sk,
-        referee_id=friend,
-        referrer_id=new_id("referrer"),
-        site="default",
-        code="ABCD2345",
-        status="REGISTERED",
-        friend_name="Fran F.",
-        created_at=rewards.iso(registered),
-        review="FLAGGED",
-        review_reason="VELOCITY",
-    )
-    item.due_shard = storage.due_shard(friend)
-    item.due_at = rewards.iso(registered + timedelta(days=365))
-    item.save()
 
 
 def _release(friend: str) -> dict:
@@ -62,7 +40,8 @@ def test_a_flagged_referral_pays_only_once_released_and_then_the_right_reward(hi
     friend = new_id("friend")
     registered = datetime(2031, 1, 1, tzinfo=UTC)
     start = registered + timedelta(hours=1)
-    _flagged_referral(friend, registered)
+    # flagged, as registration writes a sign-up past the velocity limit
+    linked_friend(friend, registered, review="FLAGGED", review_reason="VELOCITY")
 
     def at(minute: int) -> datetime:
         return start + timedelta(minutes=minute)
