@@ -88,6 +88,17 @@ def calls() -> AwsCalls:
     return AWS_CALLS
 
 
+# A second site, in German, for tests that need two sites with their own sender, template and offer.
+OUTLET_SITE = {
+    "domain": "outlet.example.de",
+    "name": "Outlet",
+    "sender": "freunde@outlet.example.de",
+    "locale": "de_DE",
+    "offerText": "20 % Rabatt",
+    "invites": {"template": "ReferralInvite-de_DE"},
+}
+
+
 def load_event(name: str) -> dict[str, Any]:
     return samples.load_event(name)
 

@@ -27,7 +27,7 @@ from devserver import tokens
 from devserver.appsync import load_schema
 from devserver.samples import appsync_event
 from referrals import storage
-from tests.conftest import AWS_CALLS, new_id
+from tests.conftest import AWS_CALLS, OUTLET_SITE, new_id
 from tests.drills.invite_helpers import (
     OFFER,
     REGISTER,
@@ -42,14 +42,7 @@ from tests.drills.invite_helpers import (
 CONFIG = {
     "sites": {
         "default": {},
-        "outlet": {
-            "domain": "outlet.example.de",
-            "name": "Outlet",
-            "sender": "freunde@outlet.example.de",
-            "locale": "de_DE",
-            "offerText": "20 % Rabatt",
-            "invites": {"template": "ReferralInvite-de_DE"},
-        },
+        "outlet": OUTLET_SITE,
     },
     "codeLookups": {"capacity": 5, "refillPerHour": 60},
 }

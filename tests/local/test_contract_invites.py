@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from devserver import process, tokens
-from tests.conftest import LocalApi, new_id
+from tests.conftest import OUTLET_SITE, LocalApi, new_id
 
 pytestmark = pytest.mark.http
 
@@ -212,14 +212,7 @@ def test_without_a_valid_token_or_key_the_lookup_is_refused(local_api, key):
 CONFIG = {
     "sites": {
         "default": {},
-        "outlet": {
-            "domain": "outlet.example.de",
-            "name": "Outlet",
-            "sender": "freunde@outlet.example.de",
-            "locale": "de_DE",
-            "offerText": "20 % Rabatt",
-            "invites": {"template": "ReferralInvite-de_DE"},
-        },
+        "outlet": OUTLET_SITE,
     },
     "codeLookups": {"capacity": 3, "refillPerHour": 1},
 }
