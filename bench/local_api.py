@@ -3,12 +3,17 @@
 Baseline, in the same run and with the same clients: `GET /_local/health`, the bare HTTP server. The share
 of time in the stand-in itself is what the server spends outside the function handler (HTTP, token check,
 graphql-core validation and execution), from the `Server-Timing` header it sends.
+
+And a burst: 64 clients connecting at the same moment, each asking `GET /_local/health` once; every one must be
+answered, none refused, reset or left waiting for the kernel to accept it (the listen backlog).
 """
 
 from __future__ import annotations
 
 import json
+import socket
 import statistics
+import threading
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +22,7 @@ from typing import Any
 from devserver import process, tokens
 
 CLIENTS = 8
+BURST = 64
 QUERY = "query { customer { referralCode referralCount referralLink } }"
 
 
@@ -46,6 +52,43 @@ def _load(make_request: Any, count: int) -> dict[str, float]:
     }
 
 
+def _burst(base_url: str, clients: int = BURST) -> dict[str, int]:
+    """`clients` connections opened at once: how many were answered, failed (refused, reset, timed out) or
+    waited a second or more to be accepted (a SYN the kernel dropped for want of backlog, then resent)."""
+    host, port = base_url.removeprefix("http://").split(":")
+    barrier = threading.Barrier(clients)
+    outcomes: list[tuple[bool, float]] = []
+    lock = threading.Lock()
+
+    def client() -> None:
+        barrier.wait(timeout=30)
+        started = time.perf_counter()
+        try:
+            with socket.create_connection((host, int(port)), timeout=20) as connection:
+                accepted = time.perf_counter() - started
+                connection.sendall(b"GET /_local/health HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+                reply = b""
+                while chunk := connection.recv(65536):
+                    reply += chunk
+            answered = reply.startswith(b"HTTP/1.0 200")
+        except OSError:
+            answered, accepted = False, time.perf_counter() - started
+        with lock:
+            outcomes.append((answered, accepted))
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    answered = sum(1 for ok, _ in outcomes if ok)
+    return {
+        "answered": answered,
+        "failed": clients - answered,
+        "waited": sum(1 for ok, accepted in outcomes if ok and accepted >= 1.0),
+    }
+
+
 def run(requests: int = 800) -> list[dict[str, Any]]:
     server = process.start({"POWERTOOLS_LOG_LEVEL": "WARNING"})
     try:
@@ -60,6 +103,7 @@ def run(requests: int = 800) -> list[dict[str, Any]]:
         urllib.request.urlopen(urllib.request.Request(graphql, data=register, headers={"Authorization": token})).read()
         health = _load(lambda: urllib.request.Request(server.base_url + "/_local/health"), requests)
         customer = _load(customer_request, requests)
+        burst = _burst(server.base_url)
     finally:
         server.stop()
 
@@ -77,6 +121,15 @@ def run(requests: int = 800) -> list[dict[str, Any]]:
         against_health("requests/s (8 clients)", "rps", "req/s", 1, None),
         against_health("p50 latency", "p50", "ms", 1000, 2),
         against_health("p99 latency", "p99", "ms", 1000, 2),
+        {
+            "figure": f"local API: {BURST} clients at once, not answered (refused, reset, timed out)",
+            "value": burst["failed"],
+            "unit": "connections",
+            "baseline": BURST,
+            "baseline_name": "clients",
+            "ratio": round(burst["failed"] / BURST, 2),
+            "waited_for_backlog": burst["waited"],
+        },
         {
             "figure": "local API: share of server time in the stand-in",
             "value": round(customer["stand_in_share"] * 100, 1),

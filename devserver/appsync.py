@@ -65,6 +65,15 @@ class RequestContext:
     appended_errors: list[dict[str, Any]] = field(default_factory=list)
 
 
+def source_ips(forwarded_for: list[str], peer: str) -> list[str]:
+    """`identity.sourceIp` as AppSync builds it: "If the request includes a x-forwarded-for header, the source IP
+    is a list of IP addresses from the x-forwarded-for header, in addition to the IP address from the TCP
+    connection" (AppSync's resolver context reference). Only the last is AppSync's own record of who connected;
+    everything before it is whatever the caller, or a proxy in front, wrote (referrals.sources)."""
+    written = [hop.strip() for value in forwarded_for for hop in value.split(",") if hop.strip()]
+    return [*written, peer]
+
+
 def load_schema(sdl: str) -> GraphQLSchema:
     return build_schema(APPSYNC_PRELUDE + sdl)
 

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from devserver import access
 from devserver.stack import REGION, Stack
 
 _request_lock = threading.RLock()
@@ -56,14 +57,21 @@ def start_moto() -> Any:
     from moto import mock_aws
 
     _serialise_moto_requests()
+    access.install()  # functions' requests are checked against their roles (devserver/access.py)
+    from devserver import consistency
+
+    consistency.install()  # eventually consistent reads, when REFERRALS_STALE_READS asks (devserver/consistency.py)
     mock = mock_aws()
     mock.start()
     return mock
 
 
 def provision(stack: Stack) -> None:
-    """Create what the template declares and the functions use: tables (with TTL), queues, buses, mail."""
+    """Create what the template declares and the functions use: tables (with TTL), queues, buses, mail;
+    and from now on hold the functions to the roles it gives them (devserver/access.py)."""
     import boto3
+
+    access.enforce(stack)
 
     dynamodb = boto3.client("dynamodb", region_name=REGION)
     for logical_id, props in stack.of_type("AWS::DynamoDB::Table").items():

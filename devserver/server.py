@@ -150,6 +150,8 @@ class Handler(BaseHTTPRequestHandler):
 
         try:
             signed = iam.identity(self.headers.get(iam.HEADER), self.client_address[0])
+            if signed is not None:
+                signed["sourceIp"] = self._source_ips()
         except iam.InvalidSignature:
             signed, refused = None, True  # a bad signature is refused outright, as AppSync refuses it
         else:
@@ -195,9 +197,9 @@ class Handler(BaseHTTPRequestHandler):
             else {
                 "sub": claims["sub"],
                 "issuer": claims.get("iss", tokens.ISSUER),
-                "username": claims.get("cognito:username", claims["sub"]),
+                "username": claims.get("cognito:username", claims.get("username", claims["sub"])),
                 "claims": claims,
-                "sourceIp": [self.client_address[0]],
+                "sourceIp": self._source_ips(),
                 "defaultAuthStrategy": "ALLOW",
                 "groups": claims.get("cognito:groups"),
             }
@@ -217,6 +219,12 @@ class Handler(BaseHTTPRequestHandler):
         self._timings = f"function;dur={function_ms:.3f}, total;dur={total_ms:.3f}"
         self._send(200, answer)
 
+    def _source_ips(self) -> list[str]:
+        """`identity.sourceIp` as AppSync builds it: the request's X-Forwarded-For addresses, then the connection's."""
+        from devserver.appsync import source_ips
+
+        return source_ips(self.headers.get_all("X-Forwarded-For") or [], self.client_address[0])
+
     def _invoke(self, name: str, event: Any) -> None:
         from devserver.lambdas import FunctionError
 
@@ -235,11 +243,18 @@ class Handler(BaseHTTPRequestHandler):
         self._send(200, {"token": tokens.mint(body["sub"], body["email"], body.get("site"))})
 
 
+class LocalServer(ThreadingHTTPServer):
+    """One thread per connection, and a listen backlog that holds many clients at once: Python's default of 5
+    makes the kernel drop (Linux) or reset (macOS) the connections past it when clients arrive together."""
+
+    request_queue_size = 128
+    daemon_threads = True
+
+
 def serve(port: int, config_path: str | None = None, ready: threading.Event | None = None) -> ThreadingHTTPServer:
     local = LocalReferrals(config_path)
     handler = type("BoundHandler", (Handler,), {"local": local})
-    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
-    server.daemon_threads = True
+    server = LocalServer(("127.0.0.1", port), handler)
     if os.environ.get("REFERRALS_LOCAL_SCHEDULES", "on") != "off":
         from devserver.scheduler import Scheduler  # the template's rate() schedules, on the clock (docs/rewards.md)
 

@@ -92,7 +92,14 @@ class Stack:
             if key == "Fn::GetAtt":
                 return self._get_att(*arg)
             if key == "Fn::Sub":
-                return re.sub(r"\$\{([^}]+)\}", lambda m: str(self._sub_name(m.group(1))), arg)
+                # The long form, [text, {name: value}], is what SAM's policy templates expand to
+                text, names = (arg, {}) if isinstance(arg, str) else arg
+                values = {name: self.resolve(v) for name, v in names.items()}
+                return re.sub(
+                    r"\$\{([^}]+)\}",
+                    lambda m: str(values[m.group(1)] if m.group(1) in values else self._sub_name(m.group(1))),
+                    text,
+                )
             if key == "Fn::If":
                 condition, when_true, when_false = arg
                 return self.resolve(when_true if self._condition(condition) else when_false)

@@ -51,7 +51,7 @@ def mint(sub: str, email: str, site: str | None = None, ttl_seconds: int = 3600,
 
 
 def verify(authorization: str | None) -> dict[str, Any]:
-    """The claims of a valid token; anything else (missing, forged, `alg: none`, expired) raises."""
+    """The claims of a valid token, ID or access; anything else (missing, forged, `alg: none`, expired) raises."""
     if not authorization:
         raise InvalidToken("missing")
     token = authorization.removeprefix("Bearer ").strip()
@@ -79,6 +79,8 @@ def verify(authorization: str | None) -> dict[str, Any]:
         raise InvalidToken("issuer")
     if "aud" in claims and claims["aud"] != AUDIENCE:
         raise InvalidToken("audience")
-    if claims.get("token_use", "id") != "id":  # an access token is not an identity token
+    # Cognito issues ID and access tokens, and AppSync's user-pool mode accepts both: an access token (no email)
+    # reaches the resolver, and the function refuses it (functions/api/app.py). Anything else is no pool's token.
+    if claims.get("token_use", "id") not in ("id", "access"):
         raise InvalidToken("token use")
     return claims

@@ -17,7 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
 
-from devserver import aws, process, samples  # noqa: E402
+from devserver import aws, consistency, process, samples  # noqa: E402
 from devserver.stack import Stack  # noqa: E402
 
 aws.fake_credentials()
@@ -70,16 +70,44 @@ def faults() -> Iterator[FaultInjector]:
 
 
 @pytest.fixture
-def aws_env() -> Iterator[Stack]:
-    """moto in-process with everything template.yaml declares."""
+def aws_env(request: pytest.FixtureRequest) -> Iterator[Stack]:
+    """moto in-process with everything template.yaml declares (reads stale only when REFERRALS_STALE_READS says)."""
     mock = aws.start_moto()
     stack = Stack()
     aws.provision(stack)
+    settings = consistency.from_environment(**_stale_reads_defaults(request))
+    if settings:
+        consistency.enable(settings)
+    else:
+        consistency.disable()
     AWS_CALLS.reset()
     try:
         yield stack
     finally:
+        consistency.disable()
         mock.stop()
+
+
+def _stale_reads_defaults(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Simulated time (10 ms a DynamoDB request) and a seed per test, so a failure reproduces with the same seed."""
+    return {"tick": 0.01, "seed": f"{os.environ.get(consistency.SEED_ENV, '0')}:{request.node.nodeid}"}
+
+
+@pytest.fixture
+def stale_reads(aws_env: Stack, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """Eventually consistent reads and index queries may lag up to a second behind writes, as DynamoDB's do
+    (devserver/consistency.py; REFERRALS_STALE_READS, when set, gives the settings or turns them off)."""
+    defaults = _stale_reads_defaults(request)
+    if os.environ.get(consistency.ENV, "").strip():  # REFERRALS_STALE_READS=off turns them off here too
+        settings = consistency.from_environment(**defaults)
+    else:
+        settings = consistency.Staleness(**defaults)
+    if settings:
+        consistency.enable(settings)
+    try:
+        yield consistency
+    finally:
+        consistency.disable()
 
 
 @pytest.fixture

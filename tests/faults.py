@@ -4,6 +4,10 @@ Two botocore hooks, registered with the built-in handlers before moto's, so they
 `before-call` numbers the logical calls of a flow; `before-send` answers a chosen call's HTTP attempts with
 an error (or raises a timeout) instead of letting moto serve them. botocore's retry mode then does what it
 does with the real error: a fault that lasts fewer attempts than AWS_MAX_ATTEMPTS is retried away.
+
+`slow` (not among KINDS, which the drills run at every call) is not a failure: AWS serves the call, and it
+takes `seconds` longer. Inside a local invocation that time counts against the function's Timeout
+(devserver/lambdas.py `elapse`), so the next request past the deadline is never sent; outside one it sleeps.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -18,9 +23,11 @@ from typing import Any
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ReadTimeoutError
 
+from devserver import lambdas
 from devserver.aws import ANSWERED_ELSEWHERE
 
 KINDS = ("throttling", "internal", "timeout", "conflict")
+SLOW = "slow"
 
 
 class _Raw(io.BytesIO):
@@ -35,6 +42,7 @@ class Plan:
     attempts: int  # how many HTTP attempts of that call fail (a large number: all of them)
     operation: str | None = None
     item: int = 0  # for a transaction conflict: which item of the transaction conflicted
+    seconds: float = 0.0  # for a slow call: how much longer it takes
 
 
 class FaultInjector:
@@ -45,12 +53,20 @@ class FaultInjector:
         self.total_injected = 0
 
     def arm(
-        self, call: int | list[int], kind: str, attempts: int = 1_000, operation: str | None = None, item: int = 0
+        self,
+        call: int | list[int],
+        kind: str,
+        attempts: int = 1_000,
+        operation: str | None = None,
+        item: int = 0,
+        seconds: float = 0.0,
     ) -> None:
-        """Fail call N (or each of several calls) of what runs next, for that many HTTP attempts each."""
-        assert kind in KINDS
+        """Fail call N (or each of several calls) of what runs next, for that many HTTP attempts each; or, for
+        `slow`, make each of those attempts take `seconds` longer."""
+        assert kind in (*KINDS, SLOW)
+        assert kind != SLOW or seconds > 0
         calls = [call] if isinstance(call, int) else call
-        self.plans = [Plan(n, kind, attempts, operation, item) for n in calls]
+        self.plans = [Plan(n, kind, attempts, operation, item, seconds) for n in calls]
         self._state.calls = 0
         self.injected = 0
 
@@ -73,6 +89,10 @@ class FaultInjector:
             plan.attempts -= 1
             self.injected += 1
             self.total_injected += 1
+            if plan.kind == SLOW:  # served as usual, only later
+                if not lambdas.elapse(plan.seconds):
+                    time.sleep(plan.seconds)
+                return None
             if plan.kind == "timeout":
                 raise ReadTimeoutError(endpoint_url=request.url)
             request.headers[ANSWERED_ELSEWHERE] = "fault drill"  # moto must not apply what we refused

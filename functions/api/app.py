@@ -11,7 +11,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from graphql_adapter import shape
 
-from referrals import customers
+from referrals import customers, sources, storage
 from referrals.config import load_mail_settings, load_settings
 from referrals.errors import InvitationsNotSent, ReferralError
 
@@ -25,6 +25,7 @@ metrics = Metrics()
 app = graphql_adapter.AppSyncRoutes()
 settings = load_settings()
 mail_settings = load_mail_settings()
+storage.settings()  # the tables and the region: a function deployed without them stops here, at cold start
 
 
 class NotSignedIn(ReferralError):
@@ -34,17 +35,28 @@ class NotSignedIn(ReferralError):
         super().__init__("This operation needs a signed-in customer")
 
 
+class NotAnIdToken(ReferralError):
+    code = "Unauthorized"
+
+    def __init__(self, token_use: str) -> None:
+        super().__init__(
+            f"Sign in with the ID token: a token with token_use {token_use!r} does not identify a customer"
+        )
+
+
 def _caller() -> customers.Caller:
     identity = app.current_event.get("identity") or {}
     subject = identity.get("sub")
     if not subject:
         raise NotSignedIn()
     claims = identity.get("claims") or {}
-    # AppSync's own record of where the request came from (never a client header): the velocity check's source.
-    source_ips = identity.get("sourceIp") or [None]
-    source_ip = source_ips[0] if isinstance(source_ips, list) and isinstance(source_ips[0], str) else None
+    # AppSync's user-pool mode takes the pool's access tokens too (no email, no custom attributes): only an ID
+    # token says who the customer is. Cognito always sets token_use; a claim set without it is a test's.
+    token_use = claims.get("token_use", "id")
+    if token_use != "id":  # noqa: S105 - a claim's value, not a password
+        raise NotAnIdToken(str(token_use))
     return customers.Caller(
-        customer_id=subject, email=claims.get("email"), site_key=claims.get("custom:site"), source_ip=source_ip
+        customer_id=subject, email=claims.get("email"), site_key=claims.get("custom:site"), source_ip=_source_ip()
     )
 
 
@@ -98,12 +110,12 @@ def send_referral_email(emailAddresses: list[str]) -> Any:  # noqa: N803 - the s
 
 
 def _source_ip() -> str | None:
-    from referrals import offers
-
+    """Where the request came from, as AppSync recorded it (referrals.sources): the velocity check's source and the
+    public lookup's bucket. Never an address the caller wrote into X-Forwarded-For."""
     event = app.current_event
     identity = event.get("identity") or {}
     headers = (event.get("request") or {}).get("headers") or {}
-    return offers.client_ip(identity.get("sourceIp"), headers.get("x-forwarded-for"), settings.trusted_proxy_hops)
+    return sources.source_address(identity.get("sourceIp"), headers.get("x-forwarded-for"), settings.trusted_proxy_hops)
 
 
 @app.resolver(type_name="Query", field_name="referralOffer")

@@ -10,13 +10,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from referrals import invites
+from referrals import invites, storage
 from referrals.config import load_settings
 
 logger = Logger()
 tracer = observability.tracer()
 metrics = Metrics()
 settings = load_settings()
+storage.settings()  # the tables and the region: a function deployed without them stops here, at cold start
 
 
 @logger.inject_lambda_context

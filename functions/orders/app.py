@@ -7,52 +7,31 @@ retry may mend (the store kept refusing) raises, so Lambda retries it and then d
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import dead_letters
 import observability
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from referrals import rewards, storage
+from referrals import storage
 from referrals.config import load_event_settings, load_settings
 from referrals.order_events import parse_order_event
+from referrals.rewards import orchestration
 
 logger = Logger()
 tracer = observability.tracer()
 metrics = Metrics()
 settings = load_settings()
 channels = load_event_settings()
-_sqs: Any = None
-
-
-def _queue() -> Any:
-    global _sqs
-    if _sqs is None:
-        import botocore.session
-
-        _sqs = botocore.session.get_session().create_client("sqs", region_name=storage.REGION)
-    return _sqs
+storage.settings()  # the tables and the region: a function deployed without them stops here, at cold start
 
 
 def _problems(error: ValidationError) -> list[str]:
     """Where and why the event was refused: field paths and error types, never the values."""
     return [f"{'.'.join(str(part) for part in problem['loc'])}: {problem['type']}" for problem in error.errors()]
-
-
-def _dead_letter(event: Any, problems: list[str]) -> None:
-    if not channels.order_events_dlq_url:
-        raise RuntimeError("no dead-letter queue configured for malformed order events")
-    _queue().send_message(
-        QueueUrl=channels.order_events_dlq_url,
-        MessageBody=json.dumps(event, default=str),
-        MessageAttributes={
-            "Reason": {"DataType": "String", "StringValue": "MALFORMED"},
-            "Problems": {"DataType": "String", "StringValue": "; ".join(problems)[:1000] or "-"},
-        },
-    )
 
 
 @logger.inject_lambda_context
@@ -68,10 +47,10 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         problems = _problems(error)
         logger.warning("malformed order event: dead-lettered", extra={"problems": problems})
         metrics.add_metric(name="OrderEventsMalformed", unit=MetricUnit.Count, value=1)
-        _dead_letter(event, problems)
+        dead_letters.send_malformed(channels.order_events_dlq_url, event, problems, "order events")
         return {"outcome": "MALFORMED", "problems": problems}
 
-    applied = rewards.apply_order_event(settings, fact)
+    applied = orchestration.apply_order_event(settings, fact)
     metrics.add_metric(name=f"OrderEvents{applied.outcome.title().replace('_', '')}", unit=MetricUnit.Count, value=1)
     for detail_type in applied.announced:
         metrics.add_metric(name=detail_type, unit=MetricUnit.Count, value=1)

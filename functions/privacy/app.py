@@ -7,29 +7,28 @@ a function of its own so that the customer-facing API function never holds the r
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import dead_letters
 import graphql_adapter
 import observability
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from referrals import privacy, rewards, storage
-from referrals.config import load_settings
+from referrals import formats, privacy, storage
+from referrals.config import load_event_settings, load_settings
 from referrals.errors import InvalidInput
 
 logger = Logger()
 tracer = observability.tracer()
 metrics = Metrics()
 settings = load_settings()
+channels = load_event_settings()
+storage.settings()  # the tables and the region: a function deployed without them stops here, at cold start
 EVENT_SOURCE = "commerce.customers"
-DEAD_LETTER_URL = os.environ.get("CUSTOMER_EVENTS_DLQ_URL")
-_sqs: Any = None
 
 
 def _erase(arguments: dict[str, Any], caller: str) -> Any:
@@ -79,33 +78,11 @@ def _resolve(event: dict[str, Any]) -> Any:
     return route(event.get("arguments") or {}, graphql_adapter.iam_caller(event.get("identity")))
 
 
-def _queue() -> Any:
-    global _sqs
-    if _sqs is None:
-        import botocore.session
-
-        _sqs = botocore.session.get_session().create_client("sqs", region_name=storage.REGION)
-    return _sqs
-
-
-def _dead_letter(event: Any, problem: str) -> None:
-    if not DEAD_LETTER_URL:
-        raise RuntimeError("no dead-letter queue configured for malformed customer events")
-    _queue().send_message(
-        QueueUrl=DEAD_LETTER_URL,
-        MessageBody=json.dumps(event, default=str),
-        MessageAttributes={
-            "Reason": {"DataType": "String", "StringValue": "MALFORMED"},
-            "Problems": {"DataType": "String", "StringValue": problem},
-        },
-    )
-
-
 def _event_time(envelope: dict[str, Any]) -> datetime:
     """ "Now" for an event is its `time` (a replay erases as of the same moment), else the clock."""
     text = envelope.get("time")
     try:
-        return rewards.parse_time(text) if isinstance(text, str) else datetime.now(UTC)
+        return formats.parse_time(text) if isinstance(text, str) else datetime.now(UTC)
     except ValueError:
         return datetime.now(UTC)
 
@@ -125,7 +102,7 @@ def _customer_deleted(envelope: dict[str, Any]) -> dict[str, Any]:
         problem = f"{error.info.get('field')}: {error.info.get('reason')}"
         logger.warning("malformed customer event: dead-lettered", extra={"problem": problem})
         metrics.add_metric(name="CustomerEventsMalformed", unit=MetricUnit.Count, value=1)
-        _dead_letter(envelope, problem)
+        dead_letters.send_malformed(channels.customer_events_dlq_url, envelope, [problem], "customer events")
         return {"outcome": "MALFORMED", "problem": problem}
     # The store refusing after retries raises (Busy): Lambda retries the event, then dead-letters it.
     erasure = privacy.erase(customer_id, _event_time(envelope))

@@ -15,13 +15,15 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from referrals import rewards
+from referrals import formats, storage
 from referrals.config import load_settings
+from referrals.rewards import orchestration
 
 logger = Logger()
 tracer = observability.tracer()
 metrics = Metrics()
 settings = load_settings()
+storage.settings()  # the tables and the region: a function deployed without them stops here, at cold start
 # Stop taking new pages with this much time left; what is left stays due for the next run.
 RESERVE_MS = 30_000
 
@@ -35,7 +37,7 @@ def run_time(event: Any) -> datetime:
     if not isinstance(text, str):
         raise ValueError("time must be an ISO 8601 string")
     try:
-        return rewards.parse_time(text)
+        return formats.parse_time(text)
     except ValueError as error:
         raise ValueError("time must be an ISO 8601 string") from error
 
@@ -45,7 +47,9 @@ def run_time(event: Any) -> datetime:
 @metrics.log_metrics
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     now = run_time(event)
-    report = rewards.reconcile(settings, now, keep_going=lambda: context.get_remaining_time_in_millis() > RESERVE_MS)
+    report = orchestration.reconcile(
+        settings, now, keep_going=lambda: context.get_remaining_time_in_millis() > RESERVE_MS
+    )
     for name, value in (
         ("RewardsEarned", report.earned),
         ("RewardsCapped", report.capped),
@@ -56,5 +60,5 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         ("DueItemsContended", report.contended),
     ):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
-    logger.info("reconciled", extra={"now": rewards.iso(now), **asdict(report)})
-    return {"time": rewards.iso(now), **asdict(report)}
+    logger.info("reconciled", extra={"now": formats.iso(now), **asdict(report)})
+    return {"time": formats.iso(now), **asdict(report)}

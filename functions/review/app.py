@@ -15,13 +15,15 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from referrals import rewards
+from referrals import storage
 from referrals.config import load_settings
+from referrals.rewards import review
 
 logger = Logger()
 tracer = observability.tracer()
 metrics = Metrics()
 settings = load_settings()
+storage.settings()  # the tables and the region: a function deployed without them stops here, at cold start
 
 
 _METRICS = {"RELEASE": "ReferralsReleased", "REJECT": "ReferralsRejected"}
@@ -41,7 +43,7 @@ def _review(event: dict[str, Any]) -> dict[str, Any]:
         raise graphql_adapter.UnknownField()
     who = graphql_adapter.iam_caller(event.get("identity"))
     arguments = event.get("arguments") or {}
-    outcome = rewards.review_referral(
+    outcome = review.review_referral(
         settings, arguments.get("refereeId"), arguments.get("decision"), who, datetime.now(UTC)
     )
     metrics.add_metric(name=_METRICS[outcome.decision], unit=MetricUnit.Count, value=1)

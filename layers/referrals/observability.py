@@ -8,9 +8,10 @@ does nothing and imports nothing.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any, Protocol
+
+from referrals.config import load_trace_subsegments
 
 
 class TracerLike(Protocol):
@@ -35,7 +36,7 @@ class NoTracer:
 
 
 def tracer() -> TracerLike:
-    if os.environ.get("POWERTOOLS_TRACE_DISABLED", "false").lower() in {"1", "true"}:
+    if not load_trace_subsegments():
         return NoTracer()
     from aws_lambda_powertools import Tracer
 

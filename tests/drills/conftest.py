@@ -10,7 +10,15 @@ def no_retry_waits(monkeypatch):
     from botocore.retries import standard
 
     monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", lambda self, context: 0)
-    monkeypatch.setattr("referrals.storage._backoff", lambda attempt: None)
+    monkeypatch.setattr("referrals.storage.client._backoff", lambda attempt: None)
+
+
+@pytest.fixture(autouse=True)
+def drills_read_stale(request):
+    """Every drill on the in-process moto sees reads as DynamoDB serves them: an eventually consistent read or
+    an index query may return the state of a moment ago (devserver/consistency.py, tests/conftest.py)."""
+    if "aws_env" in request.fixturenames:
+        request.getfixturevalue("stale_reads")
 
 
 @pytest.fixture

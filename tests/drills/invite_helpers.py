@@ -52,19 +52,21 @@ class Env:
     ) -> dict[str, Any]:
         """One GraphQL request as AppSync hands it on: a signed-in customer, or (customer_id None) an API-key
         caller with a null identity and only X-Forwarded-For to tell where it came from, or an IAM-signed server."""
-        from devserver.appsync import RequestContext
+        from devserver.appsync import RequestContext, source_ips
 
         sent = {k.lower(): v for k, v in (headers or {}).items()}
+        # identity.sourceIp: what the client wrote into X-Forwarded-For, then the connection's address
+        seen = source_ips([sent["x-forwarded-for"]] if sent.get("x-forwarded-for") else [], source_ip)
         # AppSync's edge appends the viewer's address and then its own to what the client sent (docs/invites.md)
         sent["x-forwarded-for"] = ", ".join([*filter(None, [sent.get("x-forwarded-for")]), source_ip, "127.0.0.1"])
         if iam:
             identity = {"accountId": ACCOUNT, "userArn": f"arn:aws:sts::{ACCOUNT}:assumed-role/Server/x"}
-            context = RequestContext({**identity, "sourceIp": [source_ip]}, sent, {}, auth_mode="AWS_IAM")
+            context = RequestContext({**identity, "sourceIp": seen}, sent, {}, auth_mode="AWS_IAM")
         elif customer_id is None:
             context = RequestContext(None, sent, {}, auth_mode="API_KEY")
         else:
             claims = {"sub": customer_id, "email": email, **({"custom:site": site} if site else {})}
-            identity = {"sub": customer_id, "claims": claims, "sourceIp": [source_ip], "defaultAuthStrategy": "ALLOW"}
+            identity = {"sub": customer_id, "claims": claims, "sourceIp": seen, "defaultAuthStrategy": "ALLOW"}
             context = RequestContext(identity, sent, {})
         return self.stand_in.execute({"query": query, "variables": variables or {}}, context)
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import boto3
 
+from devserver import consistency
 from devserver.aws import published_queue
 from devserver.stack import REGION
 from referrals import storage
@@ -68,8 +69,12 @@ def deliver(event: dict[str, Any]) -> dict[str, Any]:
     return function("OrderEventsFunction").invoke(event)
 
 
-def reconcile(at: datetime) -> dict[str, Any]:
-    """A scheduled run at `at`, with the input the ScheduleV2 gives (events/reconcile.json)."""
+def reconcile(at: datetime, *, settle: bool = True) -> dict[str, Any]:
+    """A scheduled run at `at`, with the input the ScheduleV2 gives (events/reconcile.json). Runs are an hour
+    apart, so by the time one starts every earlier write has reached the due index, when reads may be stale
+    (devserver/consistency.py); `settle=False` for a run that starts the moment after the last write."""
+    if settle:
+        consistency.settle()
     event = copy.deepcopy(load_event("reconcile.json"))
     event["time"] = at.astimezone(UTC).isoformat()
     return function("ReconcileFunction").invoke(event)

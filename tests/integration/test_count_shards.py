@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from devserver import access
 from referrals import storage
 from tests.conftest import new_id
 from tests.integration.helpers import customer, register
@@ -52,3 +53,15 @@ def test_shards_grow_only_from_the_number_seen():
     # A registration that saw 1 shard, racing the first grower, changes nothing
     assert storage.grow_count_shards(item, 1, 2) is False
     assert storage.CodeItem.get(code).count_shards == 2
+
+
+def test_the_api_functions_role_lets_it_grow_the_shards(monkeypatch):
+    """Growing runs in ApiFunction, under its role (enforced locally: devserver/access.py): one transaction
+    updates count_shards on the code and on the account, which the role must allow on both tables."""
+    monkeypatch.delenv("REFERRALS_LOCAL_IAM", raising=False)
+    referrer = new_id()
+    code = register(referrer, "r@example.com")["data"]["customer"]["referralCode"]
+    with access.acting_as("ApiFunction"):
+        assert storage.grow_count_shards(storage.CodeItem.get(code), 1, 2) is True
+    assert storage.CodeItem.get(code).count_shards == 2
+    assert storage.CustomerItem.get(referrer).count_shards == 2

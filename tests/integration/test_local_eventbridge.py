@@ -11,6 +11,7 @@ import pytest
 from devserver.eventbridge import EventRouter
 from devserver.lambdas import LocalFunction
 from referrals import rewards
+from referrals.rewards import orchestration
 from tests.integration.rewards_helpers import referral, referred_friend
 
 pytestmark = pytest.mark.usefixtures("aws_env")
@@ -32,8 +33,8 @@ def _order(friend: str, at: datetime | None = None, **entry) -> dict:
 
 def test_an_entry_reaches_the_function_as_an_eventbridge_envelope(router, monkeypatch):
     seen = []
-    original = rewards.apply_order_event
-    monkeypatch.setattr(rewards, "apply_order_event", lambda s, fact: seen.append(fact) or original(s, fact))
+    original = orchestration.apply_order_event
+    monkeypatch.setattr(orchestration, "apply_order_event", lambda s, fact: seen.append(fact) or original(s, fact))
     pair = referred_friend()
     at = pair.registered_at + timedelta(minutes=1)
     status, answer = router.put_events({"Entries": [_order(pair.friend, at)]})
@@ -48,7 +49,9 @@ def test_an_entry_reaches_the_function_as_an_eventbridge_envelope(router, monkey
 def test_an_entry_without_time_is_stamped_now(router, monkeypatch):
     seen = []
     monkeypatch.setattr(
-        rewards, "apply_order_event", lambda s, fact: seen.append(fact) or rewards.Applied(rewards.Outcome.NOT_REFERRED)
+        orchestration,
+        "apply_order_event",
+        lambda s, fact: seen.append(fact) or rewards.Applied(rewards.Outcome.NOT_REFERRED),
     )
     before = datetime.now(UTC).replace(microsecond=0)
     router.put_events({"Entries": [_order("nobody")]})
@@ -58,7 +61,7 @@ def test_an_entry_without_time_is_stamped_now(router, monkeypatch):
 def test_only_the_rules_of_the_entrys_bus_match(router, monkeypatch):
     calls = []
     monkeypatch.setattr(
-        rewards, "apply_order_event", lambda *a: calls.append(a) or rewards.Applied(rewards.Outcome.NOT_REFERRED)
+        orchestration, "apply_order_event", lambda *a: calls.append(a) or rewards.Applied(rewards.Outcome.NOT_REFERRED)
     )
     _, answer = router.put_events(
         {
@@ -81,7 +84,7 @@ def test_a_handler_that_keeps_failing_is_retried_then_dead_lettered(router, monk
         attempts.append(1)
         raise RuntimeError("the store is down")
 
-    monkeypatch.setattr(rewards, "apply_order_event", broken)
+    monkeypatch.setattr(orchestration, "apply_order_event", broken)
     _, answer = router.put_events({"Entries": [_order("x"), _order("y")]})
     # EventBridge accepted both; Lambda tried each three times (EventInvokeConfig: 2 retries), then let go
     assert answer["FailedEntryCount"] == 0

@@ -11,7 +11,7 @@ import pytest
 
 from devserver.lambdas import FunctionError, LocalFunction
 from devserver.stack import Stack
-from referrals import outbox, rewards, storage
+from referrals import formats, outbox, rewards, storage
 from referrals.config import load_settings
 from tests.conftest import new_id
 from tests.integration.rewards_helpers import (
@@ -229,14 +229,14 @@ def _seed(count: int, status: str, due: datetime | None, referrer: str | None = 
                 code="ABCD2345",
                 status=status,
                 friend_name="Fran F.",
-                created_at=rewards.iso(created),
+                created_at=formats.iso(created),
             )
             if status == "PENDING":
                 item.pending_order_id = "o-1"
-                item.window_ends_at = rewards.iso(due or created)
+                item.window_ends_at = formats.iso(due or created)
             if due is not None:
                 item.due_shard = storage.due_shard(friend)
-                item.due_at = rewards.iso(due)
+                item.due_at = formats.iso(due)
             batch.save(item)
     return ids
 

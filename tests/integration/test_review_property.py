@@ -17,7 +17,7 @@ from tests.integration.helpers import function
 from tests.integration.rewards_helpers import Bus, deliver, reconcile, referral
 from tests.integration.test_lifecycle_property import _forget, delivery_sequence, histories, linked_friend, oracle
 
-pytestmark = pytest.mark.usefixtures("aws_env")
+pytestmark = pytest.mark.usefixtures("aws_env", "stale_reads")  # reads as DynamoDB serves them
 
 
 def _release(friend: str) -> dict:
@@ -56,7 +56,7 @@ def test_a_flagged_referral_pays_only_once_released_and_then_the_right_reward(hi
         if kind == "event":
             assert deliver(item[1])["outcome"] in {"RECORDED", "DUPLICATE", "SETTLED"}
         elif kind == "run":
-            reconcile(at(item))
+            reconcile(at(item), settle=False)  # a run racing the delivery before it: the index may lag
         else:
             _release(friend)
     reconcile(registered + timedelta(days=400))

@@ -31,11 +31,11 @@ def _forge(claims_change: dict) -> str:
     [
         {"iss": "https://evil.example.com"},
         {"aud": "another-client"},
-        {"token_use": "access"},
+        {"token_use": "refresh"},
         {"sub": ""},
         {"exp": "soon"},
     ],
-    ids=["issuer", "audience", "access-token", "no-subject", "bad-expiry"],
+    ids=["issuer", "audience", "not-a-pool-token", "no-subject", "bad-expiry"],
 )
 def test_validly_signed_tokens_with_wrong_claims_are_refused(local_api, change):
     status, body = local_api.graphql("{ customer { referralCode } }", token=_forge(change))

@@ -1,10 +1,9 @@
-"""The shard policy for referral counts, and the viral-code simulation that holds items to their ceilings."""
+"""The shard policy for referral counts (the viral-code simulation: tests/unit/test_viral_model.py)."""
 
 from __future__ import annotations
 
 import random
 
-from bench import viral
 from referrals import counting
 
 
@@ -22,12 +21,3 @@ def test_shards_needed_keep_each_under_the_transactional_ceiling():
     assert counting.shards_needed(400) == 1
     assert counting.shards_needed(10_000) == 32
     assert 10_000 / counting.shards_needed(10_000) <= counting.ITEM_TRANSACTIONAL_WRITES_PER_SECOND
-
-
-def test_viral_code_is_admitted_in_full_and_counted_exactly():
-    ours = viral.simulate(sharded=True)
-    naive = viral.simulate(sharded=False)
-    assert ours["admitted_per_second"] == viral.OFFERED_PER_SECOND and ours["refused"] == 0
-    assert ours["count_exact"]
-    assert ours["hottest_item_writes_per_second"] <= counting.ITEM_TRANSACTIONAL_WRITES_PER_SECOND
-    assert naive["admitted_per_second"] < viral.OFFERED_PER_SECOND / 10

@@ -9,7 +9,8 @@ from decimal import Decimal
 import pytest
 
 from referrals.config import RewardRules, parse_settings
-from referrals.rewards import FactKind, OrderFact, Status, fold, iso, money, parse_time, project
+from referrals.formats import iso, money, parse_time
+from referrals.rewards import FactKind, OrderFact, Status, fold, project
 
 RULES = RewardRules()
 REGISTERED = datetime(2030, 1, 1, tzinfo=UTC)

@@ -1,4 +1,8 @@
-"""Typed settings, parsed once at cold start. Logic receives these objects and never reads os.environ."""
+"""Typed settings, parsed once at cold start. Logic receives these objects and never reads os.environ.
+
+This is the one module that reads the environment. A setting the deployment must give (a table's name, the
+region) has no fallback: without it a function stops at cold start with one line naming the variable.
+"""
 
 from __future__ import annotations
 
@@ -78,8 +82,9 @@ class Settings:
     sites: dict[str, Site]
     default_site: str = "default"
     code_lookups: LookupRules = field(default_factory=LookupRules)
-    # Proxies that append to X-Forwarded-For in front of the resolver (AppSync's edge); we count from the right.
-    trusted_proxy_hops: int = 1
+    # Proxies of ours in front of AppSync that each append to X-Forwarded-For (CloudFront: 1); 0 when clients
+    # reach AppSync directly. From `TRUSTED_PROXY_HOPS` (the stack's TrustedProxyHops), never from SitesConfig.
+    trusted_proxy_hops: int = 0
 
     def site(self, key: str | None) -> Site | None:
         return self.sites.get(key or self.default_site)
@@ -186,6 +191,8 @@ def _site(key: str, raw: dict[str, Any]) -> Site:
 def parse_settings(document: str | None) -> Settings:
     """Settings from a JSON document; `{}` or nothing gives the contract's defaults."""
     raw: dict[str, Any] = json.loads(document) if document and document.strip() else {}
+    if "trustedProxyHops" in raw:  # it counted AppSync's own edge too: read with today's meaning it would be wrong
+        raise ValueError("trustedProxyHops moved out of SitesConfig: set the TrustedProxyHops stack parameter")
     sites_raw: dict[str, Any] = raw.get("sites") or {DEFAULT_SITE.key: {}}
     sites = {key: _site(key, value or {}) for key, value in sites_raw.items()}
     default_site = raw.get("defaultSite", DEFAULT_SITE.key if DEFAULT_SITE.key in sites else next(iter(sites)))
@@ -195,13 +202,26 @@ def parse_settings(document: str | None) -> Settings:
         sites=sites,
         default_site=default_site,
         code_lookups=_typed(LookupRules, raw.get("codeLookups") or {}, LookupRules()),
-        trusted_proxy_hops=int(raw.get("trustedProxyHops", 1)),
     )
 
 
 def load_settings() -> Settings:
-    """The one place that reads the environment: `SITES_CONFIG` holds the JSON document."""
-    return parse_settings(os.environ.get("SITES_CONFIG"))
+    """`SITES_CONFIG` holds the JSON document; `TRUSTED_PROXY_HOPS` the proxies in front of AppSync."""
+    return replace(parse_settings(os.environ.get("SITES_CONFIG")), trusted_proxy_hops=load_trusted_proxy_hops())
+
+
+MAX_TRUSTED_PROXY_HOPS = 5
+
+
+def load_trusted_proxy_hops() -> int:
+    """`TRUSTED_PROXY_HOPS`: how many proxies of ours stand in front of AppSync, each appending the address it
+    was reached from to X-Forwarded-For (CloudFront: 1). Unset or empty: 0. Anything else stops the start."""
+    value = os.environ.get("TRUSTED_PROXY_HOPS", "").strip()
+    if not value:
+        return 0
+    if not (value.isascii() and value.isdigit()) or int(value) > MAX_TRUSTED_PROXY_HOPS:
+        raise ValueError(f"TRUSTED_PROXY_HOPS is {value!r}: give a whole number from 0 to {MAX_TRUSTED_PROXY_HOPS}")
+    return int(value)
 
 
 @dataclass(frozen=True)
@@ -225,15 +245,78 @@ def load_mail_settings() -> MailSettings:
 
 @dataclass(frozen=True)
 class EventSettings:
-    """Where reward events go (the service's own bus) and where unusable order events are kept."""
+    """Where reward events go (the service's own bus) and where unusable order and customer events are kept."""
 
     bus_name: str = "ReferralsEventBus"
     order_events_dlq_url: str | None = None
+    customer_events_dlq_url: str | None = None
 
 
 def load_event_settings() -> EventSettings:
-    """`EVENT_BUS_NAME` and `ORDER_EVENTS_DLQ_URL` come from template.yaml."""
+    """`EVENT_BUS_NAME`, `ORDER_EVENTS_DLQ_URL` and `CUSTOMER_EVENTS_DLQ_URL` come from template.yaml."""
     return EventSettings(
         bus_name=os.environ.get("EVENT_BUS_NAME", "ReferralsEventBus"),
         order_events_dlq_url=os.environ.get("ORDER_EVENTS_DLQ_URL") or None,
+        customer_events_dlq_url=os.environ.get("CUSTOMER_EVENTS_DLQ_URL") or None,
     )
+
+
+class SettingsError(Exception):
+    """A setting the deployment must give is missing or malformed. Raised at cold start; its message is the one
+    line that says which variable and what it should hold."""
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    """Where the data is: the region and the name of each table. All required, none has a fallback."""
+
+    region: str
+    customers_table: str
+    codes_table: str
+    counts_table: str
+    referrals_table: str
+    invites_table: str
+
+
+# field: (variable, what it holds). template.yaml sets every one for every function (Globals).
+_TABLE_VARIABLES = {
+    "customers_table": ("CUSTOMERS_TABLE", "the name of the customers table"),
+    "codes_table": ("CODES_TABLE", "the name of the referral codes table"),
+    "counts_table": ("COUNTS_TABLE", "the name of the referral counts table"),
+    "referrals_table": ("REFERRALS_TABLE", "the name of the referrals table"),
+    "invites_table": ("INVITES_TABLE", "the name of the invites table"),
+}
+# What a well-formed value looks like, and how the error says so.
+_TABLE_NAME = (re.compile(r"[A-Za-z0-9_.-]{3,255}"), "a DynamoDB table name")
+_REGION_NAME = (re.compile(r"[a-z]{2}(-[a-z0-9]+)+-[0-9]+"), "an AWS region such as eu-west-1")
+
+
+def _required(variable: str, meaning: str, form: tuple[re.Pattern[str], str]) -> str:
+    value = os.environ.get(variable, "")
+    if not value.strip():
+        raise SettingsError(f"{variable} is not set ({meaning})")
+    pattern, described = form
+    if not pattern.fullmatch(value):
+        raise SettingsError(f"{variable} is {value!r}, which is not {described} ({meaning})")
+    return value
+
+
+def load_storage_settings() -> StorageSettings:
+    """The tables template.yaml names (`CUSTOMERS_TABLE`, ...) and the region Lambda sets (`AWS_REGION`, or
+    `AWS_DEFAULT_REGION` where only that is set). A missing, empty or malformed one raises SettingsError."""
+    region = "AWS_REGION"
+    if not os.environ.get(region) and os.environ.get("AWS_DEFAULT_REGION"):
+        region = "AWS_DEFAULT_REGION"
+    return StorageSettings(
+        region=_required(region, "the function's region, set by Lambda", _REGION_NAME),
+        **{
+            name: _required(variable, f"{meaning}, set by template.yaml", _TABLE_NAME)
+            for name, (variable, meaning) in _TABLE_VARIABLES.items()
+        },
+    )
+
+
+def load_trace_subsegments() -> bool:
+    """Whether Powertools' Tracer records subsegments: `POWERTOOLS_TRACE_DISABLED` (set from the template's
+    `TraceSubsegments`) turns them off."""
+    return os.environ.get("POWERTOOLS_TRACE_DISABLED", "false").lower() not in {"1", "true"}

@@ -102,10 +102,6 @@ def template_data(site: Site, first_name: str, code: str) -> dict[str, str]:
     }
 
 
-def _customer_bucket_key(customer_id: str) -> str:
-    return f"CUSTOMER#{customer_id}"
-
-
 def _site_bucket_key(site: Site) -> str:
     return f"SITE#{site.key}"
 
@@ -138,7 +134,7 @@ def send_invites(
     now_s = now_ms // 1000
     cost = len(recipients)
     customer_bucket = invite_bucket(rules.bucket_capacity, rules.refill_per_day)
-    customer_key = _customer_bucket_key(caller.customer_id)
+    customer_key = storage.customer_bucket_key(caller.customer_id)
     decision = storage.take_tokens(customer_key, customer_bucket, now_ms, cost)
     if not decision.admitted:
         raise RateLimited(customer_bucket.name, decision.retry_after_seconds)

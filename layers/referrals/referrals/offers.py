@@ -25,18 +25,6 @@ class ReferralOffer:
     offer_text: str | None = None
 
 
-def client_ip(source_ips: list[str] | None, forwarded_for: str | None, trusted_hops: int) -> str | None:
-    """The caller's address: AppSync's `identity.sourceIp` when there is an identity; else X-Forwarded-For
-    read from the right, skipping the proxies we trust, because a client can write whatever it likes on
-    the left of that header (and so pick a fresh bucket per request)."""
-    if source_ips:
-        return source_ips[0]
-    hops = [hop.strip() for hop in (forwarded_for or "").split(",") if hop.strip()]
-    if not hops:
-        return None
-    return hops[max(0, len(hops) - 1 - trusted_hops)]
-
-
 def _ip_key(ip: str | None) -> str:
     # IP addresses are personal data: the bucket is keyed by a digest, never the address.
     return "LOOKUP#" + hashlib.sha256((ip or "unknown").encode()).hexdigest()[:32]
@@ -44,6 +32,7 @@ def _ip_key(ip: str | None) -> str:
 
 def lookup(settings: Settings, raw_code: str, source_ip: str | None, now: datetime | None = None) -> ReferralOffer:
     """One token from the caller's IP bucket (one UpdateItem), then the code (one GetItem) if well formed.
+    `source_ip` is the address referrals.sources chose: never one the caller wrote into X-Forwarded-For.
 
     Every refusal looks the same (`valid: false`), whether the code is unknown, disabled, or of a site
     that no longer runs the programme.

@@ -15,24 +15,12 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
-from referrals import storage
+from referrals import clients, storage
 from referrals.config import load_event_settings
 
 SOURCE = "referrals"
 PUT_EVENTS_LIMIT = 10  # entries per PutEvents request
 GRACE = timedelta(minutes=5)
-
-_client: Any = None
-
-
-def _events() -> Any:
-    """A botocore EventBridge client, made on first use (boto3 is not imported: it costs cold-start time)."""
-    global _client
-    if _client is None:
-        import botocore.session
-
-        _client = botocore.session.get_session().create_client("events", region_name=storage.REGION)
-    return _client
 
 
 @cache
@@ -85,7 +73,7 @@ def publish(items: Sequence[storage.OutboxItem]) -> Published:
             for item in batch
         ]
         try:
-            answer = _events().put_events(Entries=entries)
+            answer = clients.client("events").put_events(Entries=entries)
         except Exception as failure:  # the network, throttling after retries, permissions: all retried later
             error = type(failure).__name__
             continue

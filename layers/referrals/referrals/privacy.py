@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from referrals import emails, rewards, storage
+from referrals import emails, formats, rewards, storage
 from referrals.config import Settings
 from referrals.errors import Busy, InvalidInput
 
@@ -90,7 +90,7 @@ def erase(customer_id: str, now: datetime) -> Erasure:
     their TTL and suppressions (both protect the mailbox from more mail), and monthly cap counters until their TTL.
     """
     customer_id = check_customer_id(customer_id)
-    erased_at = rewards.iso(now)
+    erased_at = formats.iso(now)
     for _ in range(_ATTEMPTS):
         targets = storage.load_erasure_targets(customer_id)
         what = _what(targets)
@@ -269,7 +269,7 @@ def export(settings: Settings, customer_id: str, now: datetime, next_token: str 
     sent = storage.count_invites_since(customer_id, math.floor(since.timestamp())) if cooldown_days else 0
     return CustomerExport(
         customer_id=customer_id,
-        exported_at=rewards.iso(now.astimezone(UTC)),
+        exported_at=formats.iso(now.astimezone(UTC)),
         account=account,
         referral_code=code,
         referral_count=total,

@@ -1,0 +1,16 @@
+"""Clients of the AWS services besides DynamoDB (EventBridge, SQS): botocore's, one per service, made on first use
+in the store's region. boto3 is not imported for them: it costs cold-start time."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from referrals import storage
+
+
+@cache
+def client(service: str) -> Any:
+    import botocore.session
+
+    return botocore.session.get_session().create_client(service, region_name=storage.settings().region)

@@ -1,0 +1,86 @@
+"""The viral-code simulation's accounting (bench/viral.py): every write held to its partition's ceiling, the
+indexes' partitions included, and a transaction refused whole when any of its partitions has no room."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from bench import viral
+
+
+def test_a_partition_takes_at_most_its_ceiling_in_any_second():
+    partition = viral.Partition()
+    for ms in range(500):
+        assert partition.has_room(ms, 2)
+        partition.write(ms, 2)
+    assert not partition.has_room(999, 1)
+    assert partition.has_room(1000, 2)  # the first write has left the window
+    assert partition.peak == viral.PARTITION_WRITE_UNITS
+
+
+def test_an_index_partition_over_its_ceiling_refuses_the_whole_transaction():
+    # Given the referrer's ByReferrer partition at its ceiling and the count item idle
+    state = viral._State(viral.TODAY, viral.signup_units(viral.item_sizes(), viral.TODAY))
+    state.partition(("ByReferrer", "referrer")).write(0, viral.PARTITION_WRITE_UNITS)
+    signup = viral._SignUp(shard=0)
+
+    # When a sign-up's transaction is tried
+    throttled = viral.transact(state, viral._transaction(state, signup, seq=1), now=10)
+
+    # Then the index refuses it, and the count item (and the Due index) took nothing
+    assert throttled == [("ByReferrer", "referrer")]
+    assert state.partition(("count item", 0)).load == 0
+    assert all(p.load == 0 for key, p in state.partitions.items() if key[0] == "Due")
+
+
+def test_without_the_indexes_the_same_transaction_goes_through():
+    design = replace(viral.TODAY, indexes=False)
+    state = viral._State(design, viral.signup_units(viral.item_sizes(), design))
+    state.partition(("ByReferrer", "referrer")).write(0, viral.PARTITION_WRITE_UNITS)
+    assert viral.transact(state, viral._transaction(state, viral._SignUp(), seq=1), now=10) == []
+    assert state.partition(("count item", 0)).load == viral.TRANSACTIONAL
+
+
+def test_sizes_are_the_layers_items_and_each_write_is_one_unit():
+    sizes = viral.item_sizes()
+    assert set(sizes) == {"customer", "code", "referral", "outbox", "count", "velocity"}
+    assert all(size < viral.WRITE_UNIT_BYTES for size in sizes.values())
+    assert viral.item_sizes(referrer_index_sharded=True)["referral"] > sizes["referral"]
+    units = viral.signup_units(sizes, viral.TODAY)
+    assert units == {
+        "base-table items (transaction)": 12,  # six items, two units each inside the transaction
+        "outbox delete (base table)": 1,
+        "ByReferrer": 1,
+        "Due (transaction)": 2,  # the referral and the outbox record, on the same due shard
+        "Due (outbox delete)": 1,
+    }
+    assert viral.signup_units(sizes, viral.DESIGNED_CAUTIOUS)["Due (transaction)"] == 4
+
+
+def test_attribute_sizes_follow_dynamodbs_rules():
+    assert viral.attribute_size("pk", {"S": "REFEREE#é"}) == 2 + 10
+    assert viral.attribute_size("count", {"N": "1000000"}) == 5 + 1 + 1
+    assert viral.attribute_size("n", {"N": "12345"}) == 1 + 3 + 1
+    assert viral.attribute_size("eligible", {"BOOL": True}) == 8 + 1
+
+
+def test_the_layer_today_is_capped_by_one_index_partition_and_the_design_is_not():
+    # A small run of the same model: 2,000 sign-ups a second with one code, over the 1,000-unit ceiling.
+    today = viral.simulate(viral.TODAY, offered=2_000, seconds=2)
+    designed = viral.simulate(viral.DESIGNED_GROWING, offered=2_000, seconds=2)
+    assert today["by_referrer_peak"] == viral.PARTITION_WRITE_UNITS
+    assert today["by_referrer_offered"] == 2_000
+    assert max(today["admitted_by_second"][:-1]) <= 1_000
+    assert today["count_exact"]
+    assert designed["admitted_per_second"] == 2_000 and designed["refused"] == 0
+    assert designed["count_exact"]
+    assert designed["by_referrer_peak"] <= viral.PARTITION_WRITE_UNITS
+    assert designed["due_peak"] <= viral.PARTITION_WRITE_UNITS
+    assert designed["hottest_item_write_units_per_second"] <= viral.PARTITION_WRITE_UNITS
+
+
+def test_count_shards_under_one_partition_key_share_one_ceiling_until_isolated():
+    # Today's key (`referrerId`, the shard as sort key) puts every shard on one partition until adaptive
+    # capacity isolates them; the designed key gives each shard a partition key value of its own.
+    assert viral._count_key(viral.TODAY_UNISOLATED, 0) == viral._count_key(viral.TODAY_UNISOLATED, 5)
+    assert viral._count_key(viral.DESIGNED, 0) != viral._count_key(viral.DESIGNED, 5)
