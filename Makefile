@@ -7,7 +7,7 @@ export AWS_DEFAULT_REGION ?= eu-west-1
 export SAM_CLI_TELEMETRY := 0
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: dev test install lint template-checks unit build bench clean screenshots
+.PHONY: dev test install lint template-checks unit build bench clean screenshots redrive
 
 $(VENV)/.installed: requirements-dev.txt
 	@if [ -z "$(PYTHON313)" ]; then \
@@ -57,6 +57,16 @@ screenshots: install
 
 bench: install
 	$(PY) -m bench
+
+# Dead letters back to their source queue on AWS (docs/faults.md, "Delivery"): give each queue's URL (the stack's
+# outputs, e.g. OrderEventsDeadLetterQueueUrl and OrderEventsQueueUrl), ARN or deployed name, with AWS credentials
+# and AWS_DEFAULT_REGION set to the stack's region. MOVE_TASK=1 has SQS move them (StartMessageMoveTask).
+# Not for `make dev`: its SQS is moto inside that process, which another process cannot reach.
+redrive: $(VENV)/.installed
+	@if [ -z "$(DLQ)" ] || [ -z "$(QUEUE)" ]; then \
+	  echo "usage: make redrive DLQ=<dead-letter queue: URL, ARN or name> QUEUE=<its source queue> [MOVE_TASK=1]"; \
+	  exit 2; fi
+	$(PY) -m devserver.redrive '$(DLQ)' '$(QUEUE)' $(if $(filter 1 yes true,$(MOVE_TASK)),--move-task)
 
 clean:
 	rm -rf $(VENV) .aws-sam

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Callable
@@ -61,6 +62,13 @@ def start_moto() -> Any:
     from devserver import consistency
 
     consistency.install()  # eventually consistent reads, when REFERRALS_STALE_READS asks (devserver/consistency.py)
+    from devserver import clock
+
+    clock.install()  # SQS visibility, retention and redrive on the clock drills advance (devserver/clock.py)
+    from devserver import idempotency
+
+    idempotency.install()  # a TransactWriteItems' ClientRequestToken, honoured as DynamoDB does (moto ignores it)
+    idempotency.reset()
     mock = mock_aws()
     mock.start()
     return mock
@@ -90,8 +98,19 @@ def provision(stack: Stack) -> None:
             dynamodb.update_time_to_live(TableName=logical_id, TimeToLiveSpecification=ttl)
 
     sqs = boto3.client("sqs", region_name=REGION)
-    for logical_id in stack.of_type("AWS::SQS::Queue"):
+    queues = {k: stack.resolve(v) for k, v in stack.of_type("AWS::SQS::Queue").items()}
+    for logical_id in queues:
         sqs.create_queue(QueueName=logical_id)
+    for logical_id, props in queues.items():  # once every queue exists, so a redrive policy finds its target
+        attributes = {
+            name: json.dumps(props[name]) if name == "RedrivePolicy" else str(props[name])
+            for name in ("VisibilityTimeout", "MessageRetentionPeriod", "RedrivePolicy")
+            if name in props
+        }
+        if attributes:
+            sqs.set_queue_attributes(
+                QueueUrl=sqs.get_queue_url(QueueName=logical_id)["QueueUrl"], Attributes=attributes
+            )
 
     events = boto3.client("events", region_name=REGION)
     for logical_id in stack.of_type("AWS::Events::EventBus"):
@@ -124,7 +143,6 @@ def _cache_jsonpath() -> None:
 def capture_published(bus: str) -> None:
     """Keep what the service puts on one of its buses, for /_local/published: a catch-all rule on the bus with
     an SQS target (moto delivers to SQS targets), created locally only; the template's rules are untouched."""
-    import json
 
     import boto3
 

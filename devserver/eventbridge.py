@@ -1,12 +1,19 @@
-"""EventBridge to Lambda, which moto lacks: PutEvents in, each entry matched against the rules template.yaml
-declares (moto's own EventPattern does the matching) and delivered to the rules' target functions before the
-call returns, in the envelope EventBridge hands Lambda. Also what the service published on its buses
-(`/_local/published`) and what was dead-lettered (`/_local/dead-letters`). See docs/rewards.md.
+"""EventBridge as the stand-in runs it: PutEvents in, each entry checked as PutEvents checks it, stamped into
+EventBridge's envelope and matched against the rules template.yaml declares (AWS::Events::Rule; moto's own
+EventPattern does the matching). Each matching rule's target is an SQS queue: the envelope is sent there, as
+EventBridge sends it (the body is the event), and the queue's event source mapping hands it to the function
+(devserver/queues.py). Right after PutEvents the mappings run until idle, so the answer comes after the first
+attempt, as before; a record that failed comes back when its backoff ends on the stand-in's clock
+(devserver/clock.py: `make dev` polls in real time, drills advance the clock). Also what the service published
+on its buses (`/_local/published`) and what was dead-lettered (`/_local/dead-letters`). See docs/rewards.md.
+
+moto delivers to SQS targets itself (capture_published in devserver/aws.py uses that), but its envelope keeps the
+entry's `Time` as the request carried it (boto3 sends a number) rather than EventBridge's `2024-05-01T10:00:00Z`,
+so the envelope is built here.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import threading
 import uuid
@@ -14,27 +21,27 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from devserver.lambdas import FunctionError, LocalFunction
-from devserver.stack import ACCOUNT, REGION, FunctionEvent
+from devserver.lambdas import LocalFunction
+from devserver.queues import EventSourceMappings, queue_name, queue_url
+from devserver.stack import ACCOUNT, REGION, Stack
 
-_RULE_TYPES = {"EventBridgeRule", "CloudWatchEvent"}
 _router_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
 class Route:
-    function: LocalFunction
-    event: FunctionEvent
+    rule: str
+    bus_name: str
+    queue: str  # the target queue's name
+    dead_letter: str | None  # the target queue's dead-letter queue (its RedrivePolicy)
     pattern: Any  # moto.events.models.EventPattern
 
     @property
     def bus(self) -> str:
-        return _bus_name(self.event.bus)
+        return _bus_name(self.bus_name)
 
     def dead_letter_queue(self) -> str | None:
-        """Lambda's own dead-letter queue takes what the handler failed on; the rule's, what it could not deliver."""
-        arn = self.function.spec.dead_letter_queue or self.event.dead_letter
-        return arn.rsplit(":", 1)[-1] if arn else None
+        return self.dead_letter
 
 
 def _bus_name(name_or_arn: str | None) -> str:
@@ -63,15 +70,30 @@ def _event_time(value: Any) -> str | None:
 
 
 class EventRouter:
-    def __init__(self, functions: dict[str, LocalFunction], buses: list[str]) -> None:
+    def __init__(self, functions: dict[str, LocalFunction], buses: list[str], stack: Stack | None = None) -> None:
         from moto.events.models import EventPattern
 
-        self.routes = [
-            Route(function, event, EventPattern.load(json.dumps(event.pattern)))
+        stack = stack or Stack()
+        direct = [
+            f"{function.spec.logical_id}: {event.type}"
             for function in functions.values()
             for event in function.spec.events
-            if event.type in _RULE_TYPES and event.pattern is not None
+            if event.type in {"EventBridgeRule", "CloudWatchEvent"}
         ]
+        if direct:  # a rule invoking a function retries a failed handler twice, then drops it: queue it instead
+            raise ValueError(f"rules must target a queue, not a function (docs/rewards.md): {', '.join(direct)}")
+        queues = {k: stack.resolve(v) for k, v in stack.of_type("AWS::SQS::Queue").items()}
+        self.routes = []
+        for rule in stack.rules():
+            for target in rule["targets"]:
+                queue = queue_name(target["Arn"])
+                if queue not in queues:
+                    raise ValueError(f"{rule['name']} targets {target['Arn']}, not a queue of the template")
+                redrive = queues[queue].get("RedrivePolicy") or {}
+                dead = queue_name(redrive["deadLetterTargetArn"]) if redrive.get("deadLetterTargetArn") else None
+                pattern = EventPattern.load(json.dumps(rule["pattern"]))
+                self.routes.append(Route(rule["name"], rule["bus"], queue, dead, pattern))
+        self.mappings = EventSourceMappings(functions)
         self.buses = buses
         self.known_buses = {"default", *buses, *(route.bus for route in self.routes)}
         self._lock = threading.Lock()
@@ -85,6 +107,7 @@ class EventRouter:
         if not isinstance(entries, list) or not entries:
             return 400, {"__type": "ValidationException", "message": "Entries must be a non-empty list of entries"}
         results = [self._put(entry) for entry in entries]
+        self.mappings.run_until_idle()  # the first attempt before the answer; retries on the clock
         failed = sum(1 for result in results if "ErrorCode" in result)
         return 200, {"FailedEntryCount": failed, "Entries": results}
 
@@ -131,28 +154,11 @@ class EventRouter:
         return {"EventId": envelope["id"]}
 
     def _deliver(self, route: Route, envelope: dict[str, Any]) -> None:
-        """As Lambda runs an asynchronous invocation: retried when the handler raises, then dead-lettered."""
-        failure: FunctionError | None = None
-        for _ in range(1 + route.function.spec.async_retries):
-            try:
-                route.function.invoke(copy.deepcopy(envelope))
-                return
-            except FunctionError as error:
-                failure = error
-        assert failure is not None
-        queue = route.dead_letter_queue()
-        if queue is None:
-            return  # as on AWS without a dead-letter queue: the event is dropped
+        """As EventBridge delivers to an SQS target: the event is the message body."""
         import boto3
 
         boto3.client("sqs", region_name=REGION).send_message(
-            QueueUrl=f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{queue}",
-            MessageBody=json.dumps(envelope),
-            MessageAttributes={
-                "RequestID": {"DataType": "String", "StringValue": envelope["id"]},
-                "ErrorCode": {"DataType": "String", "StringValue": failure.error_type},
-                "ErrorMessage": {"DataType": "String", "StringValue": failure.error_message[:1000] or "-"},
-            },
+            QueueUrl=queue_url(route.queue), MessageBody=json.dumps(envelope)
         )
 
     # ---- what came out ----
@@ -161,7 +167,7 @@ class EventRouter:
         import boto3
 
         sqs = boto3.client("sqs", region_name=REGION)
-        url = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{queue}"
+        url = queue_url(queue)
         drained: list[dict[str, Any]] = []
         while True:
             answer = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"])
@@ -195,7 +201,7 @@ class EventRouter:
             return list(self._published)
 
     def dead_letters(self) -> list[dict[str, Any]]:
-        """What the rules' functions could not take: malformed events and handler failures, oldest first."""
+        """What the rules' functions could not take: malformed events, and records that failed for a day."""
         queues = sorted({q for q in (route.dead_letter_queue() for route in self.routes) if q})
         with self._lock:
             for queue in queues:
@@ -214,6 +220,6 @@ def router(local: Any) -> EventRouter:
     with _router_lock:
         found = getattr(local, "_event_router", None)
         if found is None:
-            found = EventRouter(local.functions, list(local.stack.of_type("AWS::Events::EventBus")))
+            found = EventRouter(local.functions, list(local.stack.of_type("AWS::Events::EventBus")), local.stack)
             local._event_router = found
         return found

@@ -18,7 +18,7 @@ from typing import Any
 
 from devserver import aws, tokens
 from devserver.lambdas import time_in_functions
-from devserver.stack import Stack
+from devserver.stack import FunctionEvent, Stack
 
 MAX_BODY_BYTES = 1_000_000  # AppSync's request size limit is 1 MB (docs/local.md)
 
@@ -46,6 +46,8 @@ class LocalReferrals:
         from devserver.lambdas import LocalFunction
 
         self.functions = {name: LocalFunction(spec) for name, spec in self.stack.functions().items()}
+        # The app client AppSync accepts tokens of (UserPoolConfig's AppIdClientRegex): checked, and minted for
+        self.app_client = tokens.AppClient.of(self.stack)
         api = self.stack.api_settings()
         self.appsync = AppSyncStandIn(
             load_schema(self.stack.schema_path().read_text()),
@@ -59,8 +61,20 @@ class LocalReferrals:
         self.mock.stop()
 
     def describe_functions(self) -> list[dict[str, Any]]:
+        """Each function's triggers as the contract lists them. A queue that a rule fills is described as that rule
+        (its pattern), with the queue it arrives through: what triggers the function is still the rule."""
+        rule_of_queue = {
+            target["Arn"]: rule for rule in self.stack.rules() for target in rule["targets"] if "Arn" in target
+        }
+
+        def describe(event: FunctionEvent) -> dict[str, Any]:
+            rule = rule_of_queue.get(event.queue) if event.type == "SQS" and event.queue else None
+            if rule is None:
+                return event.describe()
+            return {"type": "EventBridgeRule", "pattern": rule["pattern"], "queue": str(event.queue).rsplit(":", 1)[-1]}
+
         return [
-            {"logicalId": name, "events": [e.describe() for e in fn.spec.events]} for name, fn in self.functions.items()
+            {"logicalId": name, "events": [describe(e) for e in fn.spec.events]} for name, fn in self.functions.items()
         ]
 
 
@@ -157,7 +171,7 @@ class Handler(BaseHTTPRequestHandler):
         else:
             refused = False
         try:
-            claims: dict[str, Any] | None = tokens.verify(self.headers.get("Authorization"))
+            claims: dict[str, Any] | None = tokens.verify(self.headers.get("Authorization"), self.local.app_client)
         except tokens.InvalidToken:
             claims = None
         # As AppSync with an API key as an additional provider: a valid token wins, else a valid key
@@ -240,7 +254,8 @@ class Handler(BaseHTTPRequestHandler):
         """Mint a local token (a convenience of the stand-in; Cognito issues them on AWS)."""
         if not isinstance(body, dict) or not isinstance(body.get("sub"), str) or not isinstance(body.get("email"), str):
             return self._send(400, {"message": "Give sub and email (and optionally site)"})
-        self._send(200, {"token": tokens.mint(body["sub"], body["email"], body.get("site"))})
+        token = tokens.mint(body["sub"], body["email"], body.get("site"), client=self.local.app_client)
+        self._send(200, {"token": token})
 
 
 class LocalServer(ThreadingHTTPServer):
@@ -259,6 +274,9 @@ def serve(port: int, config_path: str | None = None, ready: threading.Event | No
         from devserver.scheduler import Scheduler  # the template's rate() schedules, on the clock (docs/rewards.md)
 
         Scheduler(local.functions).start()
+    from devserver import eventbridge  # queued events: retries come back on the clock, polled each second
+
+    eventbridge.router(local).mappings.start()
     if ready:
         ready.set()
     return server

@@ -46,6 +46,10 @@ class FunctionEvent:
     bus: str | None = None
     # Where the rule puts events it could not deliver (its DeadLetterConfig), as an ARN.
     dead_letter: str | None = None
+    # An SQS event source: the queue's ARN, the batch size and whether the function reports failed items.
+    queue: str | None = None
+    batch_size: int = 10
+    report_failures: bool = False
 
     def describe(self) -> dict[str, Any]:
         described: dict[str, Any] = {"type": self.type}
@@ -143,11 +147,11 @@ class Stack:
                 "AWS::SQS::Queue": "sqs",
                 "AWS::Serverless::Function": "lambda",
                 "AWS::Events::EventBus": "events",
+                "AWS::Events::Rule": "events",
             }
             prefix = service.get(kind, "dynamodb")
-            resource = {"sqs": name, "lambda": f"function:{name}", "events": f"event-bus/{name}"}.get(
-                prefix, f"table/{name}"
-            )
+            events = f"rule/{name}" if kind == "AWS::Events::Rule" else f"event-bus/{name}"
+            resource = {"sqs": name, "lambda": f"function:{name}", "events": events}.get(prefix, f"table/{name}")
             return f"arn:aws:{prefix}:{REGION}:{ACCOUNT}:{resource}"
         return name
 
@@ -190,7 +194,26 @@ class Stack:
         if kind in {"EventBridgeRule", "CloudWatchEvent"}:
             dead_letter = (props.get("DeadLetterConfig") or {}).get("Arn")
             return FunctionEvent(kind, pattern=props["Pattern"], bus=props.get("EventBusName"), dead_letter=dead_letter)
+        if kind == "SQS":
+            return FunctionEvent(
+                kind,
+                queue=props["Queue"],
+                batch_size=int(props.get("BatchSize", 10)),
+                report_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
+            )
         return FunctionEvent(kind)
+
+    def rules(self) -> list[dict[str, Any]]:
+        """The AWS::Events::Rule resources, resolved: name, bus, pattern and targets."""
+        return [
+            {
+                "name": logical_id,
+                "bus": props.get("EventBusName") or "default",
+                "pattern": props.get("EventPattern"),
+                "targets": props.get("Targets") or [],
+            }
+            for logical_id, props in ((k, self.resolve(v)) for k, v in self.of_type("AWS::Events::Rule").items())
+        ]
 
     def layer_dirs(self) -> list[Path]:
         return [ROOT / p["ContentUri"] for p in self.of_type("AWS::Serverless::LayerVersion").values()]

@@ -7,12 +7,16 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import time
+from dataclasses import dataclass
+from functools import cache
 from typing import Any
+
+from devserver.stack import Stack
 
 DEFAULT_SECRET = "local-dev-secret"  # noqa: S105 - the documented local-only default
 ISSUER = "https://cognito-idp.local/referrals-local"
-AUDIENCE = "referrals-local-client"
 
 
 class InvalidToken(Exception):
@@ -23,6 +27,40 @@ def secret() -> str:
     return os.environ.get("REFERRALS_LOCAL_JWT_SECRET", DEFAULT_SECRET)
 
 
+@dataclass(frozen=True)
+class AppClient:
+    """The user pool's app client the API accepts, as template.yaml declares it: the id its tokens carry (`aud` in
+    an ID token, `client_id` in an access token) and the GraphQL API's UserPoolConfig AppIdClientRegex."""
+
+    client_id: str
+    regex: str
+
+    @classmethod
+    def of(cls, stack: Stack) -> AppClient:
+        regex = stack.api_settings().get("UserPoolConfig", {}).get("AppIdClientRegex") or ""
+        return cls(str(stack.resolve(stack.document["Outputs"]["StorefrontClientId"]["Value"])), regex)
+
+    def accepts(self, claims: dict[str, Any]) -> bool:
+        """AppSync's check: the token's client id matches the regex, whole (an empty regex filters nothing).
+
+        One local allowance: an ID token with no `aud` at all passes, because the local contract lets a client
+        sign its own token with just `sub` and `email` (../shared/CONTRACT.md). Cognito always writes `aud`; a
+        token that has one, and every access token (`client_id`), must name the storefront's client."""
+        if not self.regex:
+            return True
+        access = claims.get("token_use") == "access"
+        if not access and "aud" not in claims:
+            return True
+        value = claims.get("client_id" if access else "aud")
+        return isinstance(value, str) and re.fullmatch(self.regex, value) is not None
+
+
+@cache
+def app_client() -> AppClient:
+    """The app client of template.yaml with its default parameters (locally `StorefrontClient`)."""
+    return AppClient.of(Stack())
+
+
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
@@ -31,12 +69,21 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def mint(sub: str, email: str, site: str | None = None, ttl_seconds: int = 3600, key: str | None = None) -> str:
+def mint(
+    sub: str,
+    email: str,
+    site: str | None = None,
+    ttl_seconds: int = 3600,
+    key: str | None = None,
+    client: AppClient | None = None,
+) -> str:
+    """An ID token of the API's app client, as Cognito issues one when a customer signs in with it."""
     now = int(time.time())
     claims: dict[str, Any] = {
         "sub": sub,
         "email": email,
         "iss": ISSUER,
+        "aud": (client or app_client()).client_id,
         "iat": now,
         "exp": now + ttl_seconds,
         "token_use": "id",
@@ -50,8 +97,9 @@ def mint(sub: str, email: str, site: str | None = None, ttl_seconds: int = 3600,
     return f"{header}.{body}.{_b64(signature)}"
 
 
-def verify(authorization: str | None) -> dict[str, Any]:
-    """The claims of a valid token, ID or access; anything else (missing, forged, `alg: none`, expired) raises."""
+def verify(authorization: str | None, client: AppClient | None = None) -> dict[str, Any]:
+    """The claims of a valid token, ID or access, of the API's app client; anything else (missing, forged,
+    `alg: none`, expired, another client's) raises."""
     if not authorization:
         raise InvalidToken("missing")
     token = authorization.removeprefix("Bearer ").strip()
@@ -74,13 +122,14 @@ def verify(authorization: str | None) -> dict[str, Any]:
         raise InvalidToken("expired")
     if not isinstance(claims.get("sub"), str) or not claims["sub"]:
         raise InvalidToken("subject")
-    # Tokens minted elsewhere may omit these; when present they must be this pool's and this client's.
+    # Tokens minted elsewhere may omit the issuer; when present it must be this pool's.
     if "iss" in claims and claims["iss"] != ISSUER:
         raise InvalidToken("issuer")
-    if "aud" in claims and claims["aud"] != AUDIENCE:
-        raise InvalidToken("audience")
     # Cognito issues ID and access tokens, and AppSync's user-pool mode accepts both: an access token (no email)
     # reaches the resolver, and the function refuses it (functions/api/app.py). Anything else is no pool's token.
     if claims.get("token_use", "id") not in ("id", "access"):
         raise InvalidToken("token use")
+    # As AppSync's AppIdClientRegex: only the storefront's app client, not any other client of the pool.
+    if not (client or app_client()).accepts(claims):
+        raise InvalidToken("client")
     return claims

@@ -5,6 +5,11 @@ Two botocore hooks, registered with the built-in handlers before moto's, so they
 an error (or raises a timeout) instead of letting moto serve them. botocore's retry mode then does what it
 does with the real error: a fault that lasts fewer attempts than AWS_MAX_ATTEMPTS is retried away.
 
+`lost` (LOST, among the kinds the drills run at every write) is the answer lost after AWS applied the request:
+the hook hands the request to moto (so it is applied), then raises botocore's ReadTimeoutError as if the answer
+never came back. botocore's standard mode retries it with the same request, as it would on AWS: each write must
+recognise its own earlier effect (docs/faults.md, "Lost answers").
+
 `slow` (not among KINDS, which the drills run at every call) is not a failure: AWS serves the call, and it
 takes `seconds` longer. Inside a local invocation that time counts against the function's Timeout
 (devserver/lambdas.py `elapse`), so the next request past the deadline is never sent; outside one it sleeps.
@@ -28,6 +33,12 @@ from devserver.aws import ANSWERED_ELSEWHERE
 
 KINDS = ("throttling", "internal", "timeout", "conflict")
 SLOW = "slow"
+LOST = "lost"
+# The writes a LOST answer is drilled at. SES's SendBulkTemplatedEmail is not among them: it has no idempotency
+# token, so a send whose answer was lost and that botocore sends again mails twice (docs/faults.md, docs/invites.md).
+WRITES = frozenset(
+    {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem", "PutEvents", "SendMessage"}
+)
 
 
 class _Raw(io.BytesIO):
@@ -63,7 +74,7 @@ class FaultInjector:
     ) -> None:
         """Fail call N (or each of several calls) of what runs next, for that many HTTP attempts each; or, for
         `slow`, make each of those attempts take `seconds` longer."""
-        assert kind in (*KINDS, SLOW)
+        assert kind in (*KINDS, SLOW, LOST)
         assert kind != SLOW or seconds > 0
         calls = [call] if isinstance(call, int) else call
         self.plans = [Plan(n, kind, attempts, operation, item, seconds) for n in calls]
@@ -94,6 +105,11 @@ class FaultInjector:
                     time.sleep(plan.seconds)
                 return None
             if plan.kind == "timeout":
+                raise ReadTimeoutError(endpoint_url=request.url)
+            if plan.kind == LOST:  # applied by AWS, and the answer never reaches us
+                from moto.core.models import botocore_stubber
+
+                botocore_stubber(event_name="before-send", request=request)
                 raise ReadTimeoutError(endpoint_url=request.url)
             request.headers[ANSWERED_ELSEWHERE] = "fault drill"  # moto must not apply what we refused
             return _error_response(request.url, model, plan.kind, plan.item)

@@ -1,13 +1,18 @@
-"""SES bounce and complaint events (EventBridge, source aws.ses) onto the site's suppression list."""
+"""SES bounce and complaint events (EventBridge, source aws.ses) onto the site's suppression list.
+
+They arrive through MailEventsQueue in SQS batches, each record's body the EventBridge envelope; a record that
+fails returns to the queue after a backoff (layers/referrals/queued_events.py), the others are done.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import observability
+import queued_events
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
+from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from referrals import invites, storage
@@ -20,11 +25,17 @@ settings = load_settings()
 storage.settings()  # the tables and the region: a function deployed without them stops here, at cold start
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-@event_source(data_class=EventBridgeEvent)
-def lambda_handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+    if queued_events.is_batch(event):
+        return queued_events.handle_batch(event, context, _handle, logger)
+    return _handle(event)
+
+
+def _handle(envelope: Any) -> dict[str, Any]:
+    event = EventBridgeEvent(envelope if isinstance(envelope, dict) else {})
     suppressed = invites.suppress_from_mail_event(settings, event.detail, event.time)
     metrics.add_metric(name="AddressesSuppressed", unit=MetricUnit.Count, value=suppressed)
     # No addresses in the log: the event id and type say enough to find the event again.

@@ -1,8 +1,11 @@
 """Order events (EventBridge, source commerce.orders) into the referral lifecycle: parse, apply, count.
 
-A malformed event is logged (without its content), counted and put on the dead-letter queue, and the
-invocation succeeds: retrying cannot mend it, and it must never hold up the good events. A failure that a
-retry may mend (the store kept refusing) raises, so Lambda retries it and then dead-letters it too.
+They arrive through OrderEventsQueue (the rule targets the queue), in SQS batches; each record's body is the
+EventBridge envelope (layers/referrals/queued_events.py). A malformed event is logged (without its content),
+counted and put on the dead-letter queue, and its record succeeds: retrying cannot mend it, and it must never
+hold up the good events. A failure that a retry may mend (the store kept refusing) fails that record only: it
+returns to the queue after a backoff, for at least a day, and only then goes to the dead-letter queue.
+An envelope given directly (`sam local invoke -e events/order-placed.json`, the tests) is handled as one record.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from typing import Any
 
 import dead_letters
 import observability
+import queued_events
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -34,10 +38,16 @@ def _problems(error: ValidationError) -> list[str]:
     return [f"{'.'.join(str(part) for part in problem['loc'])}: {problem['type']}" for problem in error.errors()]
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+    if queued_events.is_batch(event):
+        return queued_events.handle_batch(event, context, _handle, logger)
+    return _handle(event)
+
+
+def _handle(event: Any) -> dict[str, Any]:
     envelope = event if isinstance(event, dict) else {}
     # Only what identifies the event, bounded: the rest may be anything and is not ours to log.
     logger.append_keys(eventId=str(envelope.get("id"))[:64], detailType=str(envelope.get("detail-type"))[:64])

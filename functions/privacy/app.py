@@ -3,6 +3,8 @@
 Two kinds of event reach this function: AppSync's resolver context (Mutation.eraseCustomer, Query.exportCustomer,
 both `@aws_iam`) and EventBridge's envelope (source `commerce.customers`, detail-type `CustomerDeleted`). It is
 a function of its own so that the customer-facing API function never holds the right to delete an account.
+The events arrive through CustomerEventsQueue in SQS batches, each record's body the envelope; a record that
+fails returns to the queue after a backoff (layers/referrals/queued_events.py), the others are done.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 import dead_letters
 import graphql_adapter
 import observability
+import queued_events
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -87,6 +90,10 @@ def _event_time(envelope: dict[str, Any]) -> datetime:
         return datetime.now(UTC)
 
 
+def _queued(envelope: Any) -> dict[str, Any]:
+    return _customer_deleted(envelope if isinstance(envelope, dict) else {"detail": envelope})
+
+
 def _customer_deleted(envelope: dict[str, Any]) -> dict[str, Any]:
     # Only what identifies the event, bounded: the rest may be anything and is not ours to log.
     logger.append_keys(eventId=str(envelope.get("id"))[:64], detailType=str(envelope.get("detail-type"))[:64])
@@ -104,16 +111,18 @@ def _customer_deleted(envelope: dict[str, Any]) -> dict[str, Any]:
         metrics.add_metric(name="CustomerEventsMalformed", unit=MetricUnit.Count, value=1)
         dead_letters.send_malformed(channels.customer_events_dlq_url, envelope, [problem], "customer events")
         return {"outcome": "MALFORMED", "problem": problem}
-    # The store refusing after retries raises (Busy): Lambda retries the event, then dead-letters it.
+    # The store refusing after retries raises (Busy): the record returns to the queue after a backoff.
     erasure = privacy.erase(customer_id, _event_time(envelope))
     _count_erasure(erasure, via="event")
     return {"outcome": "ERASED" if erasure.erased else "NOTHING_LEFT", "erased": erasure.erased}
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+    if queued_events.is_batch(event):
+        return queued_events.handle_batch(event, context, _queued, logger)
     if isinstance(event, dict) and "detail-type" in event:
         return _customer_deleted(event)
     return _graphql(event if isinstance(event, dict) else {})

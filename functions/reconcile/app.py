@@ -42,7 +42,7 @@ def run_time(event: Any) -> datetime:
         raise ValueError("time must be an ISO 8601 string") from error
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:

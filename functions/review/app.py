@@ -29,7 +29,7 @@ storage.settings()  # the tables and the region: a function deployed without the
 _METRICS = {"RELEASE": "ReferralsReleased", "REJECT": "ReferralsRejected"}
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.APPSYNC_RESOLVER)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.APPSYNC_RESOLVER, clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from referrals.errors import ReferralError
+from referrals.errors import ReferralError, Refused
 
 INTERNAL_FAILURE = {"type": "InternalFailure", "message": "An internal error occurred", "info": None}
 
@@ -52,7 +52,11 @@ class AppSyncRoutes:
         route = self._routes.get((info.get("parentTypeName"), info.get("fieldName")))
         if route is None:
             raise UnknownField()
-        return route(**(event.get("arguments") or {}))
+        # GraphQL lets a client write an optional argument as an explicit null (`referrals(offset: null)`), which
+        # AppSync passes on as null: it means the argument is absent, so the route's default applies. Validation
+        # has already refused a null for a non-null argument, so dropping the nulls touches only optional ones.
+        arguments = {name: value for name, value in (event.get("arguments") or {}).items() if value is not None}
+        return route(**arguments)
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,9 @@ def respond(run: Callable[[], Any], metrics: Any, logger: Any) -> dict[str, Any]
         metrics.add_metric(name=f"Error{error.code}", unit="Count", value=1)
         logger.info("refused", extra={"errorType": error.code})
         return {"error": graphql_error(error)}
+    except Refused:  # AWS refused a request: logged where it happened (storage.client.refusal), no detail here
+        metrics.add_metric(name="ErrorRefused", unit="Count", value=1)
+        return {"error": dict(INTERNAL_FAILURE)}
     except Exception:
         logger.exception("unexpected failure")
         metrics.add_metric(name="ErrorInternal", unit="Count", value=1)

@@ -10,7 +10,7 @@ import pytest
 from devserver.lambdas import FunctionError
 from referrals import privacy, storage
 from tests.conftest import load_event, new_id
-from tests.faults import KINDS
+from tests.faults import KINDS, LOST
 from tests.integration.helpers import customer, function, register
 from tests.integration.rewards_helpers import referral
 
@@ -51,7 +51,7 @@ def _erased(friend: str) -> bool:
 def _cases(lasting: bool):
     for flow, calls in CALLS.items():
         for call in range(1, calls + 1):
-            for kind in KINDS:
+            for kind in (*KINDS, LOST):
                 if lasting or kind != "conflict":
                     yield flow, call, kind
 

@@ -7,7 +7,7 @@ import pytest
 
 from referrals import storage
 from tests.conftest import new_id
-from tests.faults import KINDS
+from tests.faults import KINDS, LOST
 from tests.integration.helpers import customer, register
 
 pytestmark = pytest.mark.usefixtures("aws_env")
@@ -83,3 +83,18 @@ def test_a_transaction_conflict_is_retried_by_us(faults):
     answer = register(me, "me@example.com", code=code)
     assert faults.injected == 3
     assert answer["data"]["newCustomer"] is True and _count(referrer) == 1
+
+
+@pytest.mark.parametrize(("flow", "call"), [(f, c) for f, c, k in _cases() if k == KINDS[0] and f != "customer"])
+def test_a_lost_answer_is_retried_and_answers_as_the_first_would_have(flow, call, faults):
+    referrer, code = _referrer()
+    me = new_id()
+    # Given call N is applied by DynamoDB, and its answer lost once: botocore sends the same request again
+    faults.arm(call, LOST, attempts=1)
+    answer = _run(flow, me, code)
+    assert faults.injected == 1
+    # Then the retried transaction is recognised by its ClientRequestToken: a new customer, not ACCOUNT_EXISTS,
+    # counted once
+    assert "error" not in answer and answer["data"]["newCustomer"] is True, answer
+    assert answer["data"]["error"] is None
+    assert _count(referrer) == (1 if flow == "register with a code" else 0)

@@ -8,7 +8,7 @@ import contextlib
 
 import pytest
 
-from tests.faults import KINDS
+from tests.faults import KINDS, LOST
 from tests.integration.rewards_helpers import Bus, deliver, later, placed, reconcile, referral, referred_friend
 
 pytestmark = pytest.mark.usefixtures("aws_env")
@@ -19,7 +19,7 @@ def _rewards_published(bus: Bus, friend: str) -> int:
     return len({e["detail"].get("idempotencyKey") or e["id"] for e in bus.rewards(friend)})
 
 
-@pytest.mark.parametrize(("call", "kind"), [(call, kind) for call in range(1, 5) for kind in KINDS])
+@pytest.mark.parametrize(("call", "kind"), [(call, kind) for call in range(1, 5) for kind in (*KINDS, LOST)])
 def test_a_fault_in_a_qualifying_order_event_converges_to_one_reward(call, kind, faults):
     pair = referred_friend()
     event = placed("ORD-F", pair.friend, later(pair.registered_at, hours=1))
@@ -39,7 +39,7 @@ def test_a_fault_in_a_qualifying_order_event_converges_to_one_reward(call, kind,
     assert _rewards_published(bus, pair.friend) == 1
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", (*KINDS, LOST))
 def test_a_fault_at_each_call_of_a_reconciliation_run_loses_and_doubles_nothing(kind, faults):
     pair = referred_friend()
     deliver(placed("ORD-R", pair.friend, later(pair.registered_at, hours=1)))

@@ -133,8 +133,8 @@ def test_sign_ups_past_the_limit_from_one_source_are_flagged_at_one_transaction_
 
 
 def test_the_registration_transaction_puts_then_updates_the_count_and_the_counter():
-    # The reasons' positions storage.create_account reads (count contention, the velocity condition) follow the
-    # order pynamodb sends: puts first, then updates.
+    # The reasons' positions storage.create_account reads (the code's condition, count contention, the velocity
+    # condition) follow the order pynamodb sends: condition checks first, then puts, then updates.
     _, code = referrer_code()
     seen: list[list[str]] = []
 
@@ -154,12 +154,13 @@ def test_the_registration_transaction_puts_then_updates_the_count_and_the_counte
     env = Stack().environment()
     assert seen == [
         [
+            f"ConditionCheck:{env['CODES_TABLE']}",  # index 0: the friend's code still active and the referrer's
             f"Put:{env['CUSTOMERS_TABLE']}",
             f"Put:{env['CODES_TABLE']}",
             f"Put:{env['REFERRALS_TABLE']}",  # the referral
             f"Put:{env['REFERRALS_TABLE']}",  # its ReferralRegistered event (outbox)
-            f"Update:{env['COUNTS_TABLE']}",  # index 4: the count
-            f"Update:{env['INVITES_TABLE']}",  # index 5: the velocity counter
+            f"Update:{env['COUNTS_TABLE']}",  # index 5: the count
+            f"Update:{env['INVITES_TABLE']}",  # index 6: the velocity counter
         ]
     ]
 

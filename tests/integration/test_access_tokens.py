@@ -11,7 +11,7 @@ from tests.integration.helpers import customer, function, register
 
 pytestmark = pytest.mark.usefixtures("aws_env")
 
-ACCESS_CLAIMS = {"token_use": "access", "client_id": "referrals-local-client", "scope": "aws.cognito.signin.user.admin"}
+ACCESS_CLAIMS = {"token_use": "access", "client_id": "StorefrontClient", "scope": "aws.cognito.signin.user.admin"}
 
 
 def _as_access_token(sample: str, customer_id: str, arguments: dict | None = None) -> dict:

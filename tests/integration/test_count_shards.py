@@ -11,9 +11,10 @@ from tests.integration.helpers import customer, register
 
 pytestmark = pytest.mark.usefixtures("aws_env")
 
-# The count's place in the registration transaction: pynamodb sends puts (customer, code, referral, the
-# ReferralRegistered event) before updates (the count, then the velocity counter).
-COUNT_ITEM = 4
+# The count's place in the registration transaction: pynamodb sends condition checks (the friend's code) first,
+# then puts (customer, code, referral, the ReferralRegistered event), then updates (the count, then the velocity
+# counter).
+COUNT_ITEM = 5
 
 
 def test_contention_on_the_count_doubles_its_shards_and_the_count_stays_exact(faults, calls):

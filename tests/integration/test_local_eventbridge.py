@@ -1,5 +1,5 @@
-"""The stand-in's EventBridge (devserver/eventbridge.py) in-process: routing by the template's rules, the
-envelope, retries and the dead-letter queue when the handler keeps failing."""
+"""The stand-in's EventBridge (devserver/eventbridge.py) in-process: routing by the template's rules to their
+queues, the envelope, the queue's retries with backoff on the clock, and the dead-letter queue after a day."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from devserver.clock import CLOCK
 from devserver.eventbridge import EventRouter
 from devserver.lambdas import LocalFunction
 from referrals import rewards
@@ -77,7 +78,7 @@ def test_only_the_rules_of_the_entrys_bus_match(router, monkeypatch):
     assert [e.get("ErrorCode") for e in answer["Entries"]] == [None, None, "ResourceNotFoundException", None]
 
 
-def test_a_handler_that_keeps_failing_is_retried_then_dead_lettered(router, monkeypatch):
+def test_a_handler_that_keeps_failing_is_retried_for_a_day_then_dead_lettered(router, monkeypatch):
     attempts = []
 
     def broken(*_args):
@@ -86,12 +87,30 @@ def test_a_handler_that_keeps_failing_is_retried_then_dead_lettered(router, monk
 
     monkeypatch.setattr(orchestration, "apply_order_event", broken)
     _, answer = router.put_events({"Entries": [_order("x"), _order("y")]})
-    # EventBridge accepted both; Lambda tried each three times (EventInvokeConfig: 2 retries), then let go
+    # EventBridge handed both to the queue; the function tried each once (one batch) and reported both failed
     assert answer["FailedEntryCount"] == 0
-    assert len(attempts) == 6
+    assert len(attempts) == 2
+    assert router.dead_letters() == []
+    # Nothing comes back before the first backoff (1 minute) ends, then again at 2, 4, 8 and every 15 minutes
+    CLOCK.advance(59)
+    router.mappings.run_until_idle()
+    assert len(attempts) == 2
+    CLOCK.advance(2)
+    router.mappings.run_until_idle()
+    assert len(attempts) == 4
+    elapsed = 61.0
+    while elapsed < 23 * 3600:  # still trying after 23 hours
+        CLOCK.advance(900)
+        elapsed += 900
+        router.mappings.run_until_idle()
+    assert router.dead_letters() == []
+    for _ in range(12):  # the 100th receive comes at 24 h; 15 minutes later SQS moves them
+        CLOCK.advance(900)
+        router.mappings.run_until_idle()
+    assert len(attempts) == 200  # maxReceiveCount 100, each
     dead = router.dead_letters()
     assert len(dead) == 2
-    assert dead[0]["attributes"]["ErrorCode"] == "RuntimeError"
-    assert dead[0]["body"]["detail"]["customerId"] == "x" and dead[0]["body"]["source"] == "commerce.orders"
+    assert {d["body"]["detail"]["customerId"] for d in dead} == {"x", "y"}
+    assert dead[0]["queue"] == "OrderEventsDeadLetterQueue" and dead[0]["body"]["source"] == "commerce.orders"
     # Read once, kept: asking again lists the same, and nothing new
     assert router.dead_letters() == dead

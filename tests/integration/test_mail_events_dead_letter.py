@@ -1,5 +1,5 @@
-"""A bounce or complaint the suppression function keeps failing on waits in MailEventsDeadLetterQueue, through
-the stand-in's EventBridge routed by template.yaml (issue 11: checkov CKV_AWS_116, a real finding)."""
+"""A bounce or complaint the suppression function keeps failing on is retried from MailEventsQueue for a day,
+then waits in MailEventsDeadLetterQueue, through the stand-in's EventBridge routed by template.yaml."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from devserver.clock import CLOCK
 from devserver.eventbridge import EventRouter
 from devserver.lambdas import LocalFunction
 from referrals import invites
@@ -29,7 +30,11 @@ def test_a_bounce_that_keeps_failing_is_dead_lettered_not_dropped(aws_env, monke
     entry = {"Source": "aws.ses", "DetailType": bounce["detail-type"], "Detail": json.dumps(bounce["detail"])}
     _, answer = router.put_events({"Entries": [entry]})
     assert answer["FailedEntryCount"] == 0
-    assert len(attempts) == 3  # Lambda's EventInvokeConfig: two retries
+    assert len(attempts) == 1 and router.dead_letters() == []
+    for _ in range(4 * 25):  # a day and a quarter, in 15-minute steps
+        CLOCK.advance(900)
+        router.mappings.run_until_idle()
+    assert len(attempts) == 100  # the queue's maxReceiveCount
     (dead,) = router.dead_letters()
     assert dead["queue"] == "MailEventsDeadLetterQueue"
     assert dead["body"]["source"] == "aws.ses" and dead["body"]["detail-type"] == "Email Bounced"

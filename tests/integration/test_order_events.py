@@ -257,3 +257,18 @@ def test_an_unknown_order_id_with_a_hash_cannot_forge_another_orders_fact():
     assert referral(pair.friend).status == "PENDING"
     keys = {f.sk for f in storage.load_ledger(pair.friend).facts}
     assert "ORDER#o-1%23CANCELLED" in keys
+
+
+def test_an_order_id_too_large_for_a_key_is_malformed_and_the_largest_allowed_fits():
+    # 128 characters of 4 UTF-8 bytes: quoted, 1,536 bytes, over DynamoDB's 1,024-byte sort key
+    pair = referred_friend()
+    at = pair.registered_at + timedelta(hours=1)
+    worst = "\U0001f600" * 128
+    answer = deliver(refunded(worst, pair.friend, at, "5.00"))
+    assert answer["outcome"] == "MALFORMED"
+    assert any("orderId" in p for p in answer["problems"])
+    # 200 bytes of UTF-8 (50 characters of 4 bytes) is the bound: its longest key, a refund's, fits
+    largest = "\U0001f600" * 50
+    assert deliver(placed(largest, pair.friend, at))["outcome"] == "RECORDED"
+    assert deliver(refunded(largest, pair.friend, at + timedelta(hours=1), "5.00"))["outcome"] == "RECORDED"
+    assert referral(pair.friend).pending_order_id == largest

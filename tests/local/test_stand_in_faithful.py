@@ -162,7 +162,7 @@ def _access_token(sub: str) -> str:
         {
             "sub": sub,
             "iss": tokens.ISSUER,
-            "client_id": tokens.AUDIENCE,
+            "client_id": tokens.app_client().client_id,
             "token_use": "access",
             "scope": "aws.cognito.signin.user.admin",
             "username": sub,

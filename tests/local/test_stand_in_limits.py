@@ -31,11 +31,23 @@ def _forge(claims_change: dict) -> str:
     [
         {"iss": "https://evil.example.com"},
         {"aud": "another-client"},
+        {"aud": "StorefrontClient2"},  # AppIdClientRegex is anchored: ^StorefrontClient$
+        {"aud": ""},
+        {"token_use": "access", "client_id": "another-client"},  # an access token's client is its client_id
         {"token_use": "refresh"},
         {"sub": ""},
         {"exp": "soon"},
     ],
-    ids=["issuer", "audience", "not-a-pool-token", "no-subject", "bad-expiry"],
+    ids=[
+        "issuer",
+        "audience",
+        "audience-longer",
+        "empty-audience",
+        "access-token-of-another-client",
+        "not-a-pool-token",
+        "no-subject",
+        "bad-expiry",
+    ],
 )
 def test_validly_signed_tokens_with_wrong_claims_are_refused(local_api, change):
     status, body = local_api.graphql("{ customer { referralCode } }", token=_forge(change))
@@ -77,3 +89,14 @@ def test_many_operations_in_one_document_need_a_name(local_api):
         "query A { customer { referralCode } } query B { customer { referralCode } }", token=token
     )
     assert body["data"] is None and body["errors"]
+
+
+def test_tokens_are_minted_for_the_api_s_app_client(local_api):
+    """The API accepts only its storefront client's tokens (AppIdClientRegex): /_local/token mints those."""
+    status, minted = local_api.request("POST", "/_local/token", {"sub": new_id(), "email": "x@example.com"})
+    assert status == 200
+    token = minted["token"]
+    claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+    assert claims["aud"] == "StorefrontClient" and claims["token_use"] == "id"
+    status, body = local_api.graphql("{ customer { referralCode } }", token=token)
+    assert status == 200 and body == {"data": {"customer": None}}

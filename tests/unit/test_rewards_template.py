@@ -7,18 +7,19 @@ import json
 from devserver.stack import Stack
 
 
-def test_the_order_rule_retries_and_dead_letters():
-    stack = Stack()
-    function = stack.resources["OrderEventsFunction"]["Properties"]
-    rule = function["Events"]["OrderEvents"]["Properties"]
-    assert rule["Pattern"]["source"] == ["commerce.orders"]
-    assert sorted(rule["Pattern"]["detail-type"]) == ["OrderCancelled", "OrderPlaced", "OrderRefunded"]
-    assert rule["RetryPolicy"] == {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}
-    assert rule["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["OrderEventsDeadLetterQueue", "Arn"]}
-    assert function["DeadLetterQueue"]["TargetArn"] == {"Fn::GetAtt": ["OrderEventsDeadLetterQueue", "Arn"]}
-    spec = stack.functions()["OrderEventsFunction"]
-    assert spec.dead_letter_queue.endswith(":OrderEventsDeadLetterQueue") and spec.async_retries == 2
-    assert spec.events[0].dead_letter.endswith(":OrderEventsDeadLetterQueue") and spec.events[0].bus == "default"
+def test_the_order_rule_queues_with_retries_and_dead_letters():
+    rule = next(r for r in Stack().rules() if r["name"] == "OrderEventsRule")
+    assert (
+        rule["pattern"]
+        == {"source": ["commerce.orders"], "detail-type": ["OrderPlaced", "OrderCancelled", "OrderRefunded"]}
+        and rule["bus"] == "default"
+    )
+    (target,) = rule["targets"]
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}
+    assert target["DeadLetterConfig"]["Arn"].endswith(":OrderEventsDeadLetterQueue")
+    assert target["Arn"].endswith(":OrderEventsQueue")
+    (event,) = Stack().functions()["OrderEventsFunction"].events
+    assert event.type == "SQS" and event.queue.endswith(":OrderEventsQueue") and event.report_failures
 
 
 def test_the_reconciliation_runs_hourly_with_the_scheduled_time_as_its_now():

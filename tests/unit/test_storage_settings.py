@@ -125,3 +125,26 @@ def test_only_config_reads_the_environment():
     sources = [*(ROOT / "layers").rglob("*.py"), *(ROOT / "functions").rglob("*.py")]
     readers = [p.relative_to(ROOT).as_posix() for p in sources if re.search(r"os\.environ|getenv", p.read_text())]
     assert readers == ["layers/referrals/referrals/config.py"]
+
+
+@pytest.mark.parametrize("value", [None, "", "bus with spaces"])
+def test_the_event_bus_has_no_made_up_fallback(monkeypatch: pytest.MonkeyPatch, value: str | None) -> None:
+    # Given no bus name, or a malformed one (a made-up bus would strand every event in the outbox)
+    if value is None:
+        monkeypatch.delenv("EVENT_BUS_NAME", raising=False)
+    else:
+        monkeypatch.setenv("EVENT_BUS_NAME", value)
+    # When the event settings are read, Then the one line names the variable
+    from referrals.config import load_event_settings
+
+    with pytest.raises(SettingsError, match=r"^EVENT_BUS_NAME is "):
+        load_event_settings()
+
+
+def test_a_region_of_a_partition_with_a_longer_prefix_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_REGION", "eusc-de-east-1")
+    assert load_storage_settings().region == "eusc-de-east-1"
+
+
+def test_every_settings_error_is_a_value_error() -> None:
+    assert issubclass(SettingsError, ValueError)

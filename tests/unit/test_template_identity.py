@@ -127,15 +127,17 @@ def test_every_checkov_skip_names_a_check_and_says_why(name, skip):
 
 def test_bounces_and_complaints_that_keep_failing_are_dead_lettered_not_dropped():
     # checkov CKV_AWS_116, a real finding: a bounce lost after the retries would let invites keep reaching it.
+    # The rule hands events to a queue; what the function keeps failing on, and what the rule cannot hand
+    # over, both end in the mail events' dead-letter queue.
     function = STACK.resources["MailEventsFunction"]["Properties"]
-    rule = function["Events"]["BouncesAndComplaints"]["Properties"]
-    queue = {"Fn::GetAtt": ["MailEventsDeadLetterQueue", "Arn"]}
-    assert rule["DeadLetterConfig"] == {"Arn": queue}
-    assert function["DeadLetterQueue"] == {"Type": "SQS", "TargetArn": queue}
+    source = function["Events"]["BouncesAndComplaints"]
+    assert source["Type"] == "SQS"
+    assert source["Properties"]["Queue"] == {"Fn::GetAtt": ["MailEventsQueue", "Arn"]}
+    dead_letters = {"Fn::GetAtt": ["MailEventsDeadLetterQueue", "Arn"]}
+    redrive = STACK.resources["MailEventsQueue"]["Properties"]["RedrivePolicy"]
+    assert redrive["deadLetterTargetArn"] == dead_letters
+    (target,) = STACK.resources["MailEventsRule"]["Properties"]["Targets"]
+    assert target["DeadLetterConfig"] == {"Arn": dead_letters}
     assert STACK.resources["MailEventsDeadLetterQueue"]["Properties"]["SqsManagedSseEnabled"] is True
     (statement,) = STACK.resources["MailEventsDeadLetterQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
-    assert statement["Condition"] == {
-        "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["MailEventsFunctionBouncesAndComplaints", "Arn"]}}
-    }
-    (event,) = STACK.functions()["MailEventsFunction"].events
-    assert event.dead_letter.endswith(":MailEventsDeadLetterQueue")
+    assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["MailEventsRule", "Arn"]}}}

@@ -47,8 +47,11 @@ def test_bounces_and_complaints_flow_to_the_suppression_function():
     (destination,) = STACK.of_type("AWS::SES::ConfigurationSetEventDestination").values()
     assert destination["ConfigurationSetName"] == {"Ref": "InvitesConfigurationSet"}
     assert set(destination["EventDestination"]["MatchingEventTypes"]) == {"bounce", "complaint"}
+    (rule,) = [r for r in STACK.rules() if r["name"] == "MailEventsRule"]
+    assert rule["pattern"] == {"source": ["aws.ses"], "detail-type": ["Email Bounced", "Email Complaint Received"]}
+    assert rule["targets"][0]["Arn"].endswith(":MailEventsQueue")
     (event,) = STACK.functions()["MailEventsFunction"].events
-    assert event.pattern == {"source": ["aws.ses"], "detail-type": ["Email Bounced", "Email Complaint Received"]}
+    assert event.type == "SQS" and event.queue.endswith(":MailEventsQueue")
     assert STACK.environment()["INVITES_CONFIGURATION_SET"] == "InvitesConfigurationSet"
 
 

@@ -55,15 +55,17 @@ def test_both_fields_resolve_through_the_privacy_function_not_the_customer_facin
             assert "dynamodb:DeleteItem" not in statement["Action"]
 
 
-def test_customer_deleted_is_routed_with_retries_and_a_dead_letter_queue():
-    function = STACK.resources["PrivacyFunction"]["Properties"]
+def test_customer_deleted_is_queued_with_retries_and_a_dead_letter_queue():
+    rule = next(r for r in STACK.rules() if r["name"] == "CustomerEventsRule")
+    assert (
+        rule["pattern"] == {"source": ["commerce.customers"], "detail-type": ["CustomerDeleted"]}
+        and rule["bus"] == "default"
+    )
+    (target,) = rule["targets"]
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}
+    assert target["DeadLetterConfig"]["Arn"].endswith(":CustomerEventsDeadLetterQueue")
     (event,) = STACK.functions()["PrivacyFunction"].events
-    assert event.pattern == {"source": ["commerce.customers"], "detail-type": ["CustomerDeleted"]}
-    rule = function["Events"]["CustomerDeleted"]["Properties"]
-    assert rule["RetryPolicy"] == {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}
-    assert rule["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["CustomerEventsDeadLetterQueue", "Arn"]}}
-    assert function["DeadLetterQueue"]["TargetArn"] == {"Fn::GetAtt": ["CustomerEventsDeadLetterQueue", "Arn"]}
-    assert function["EventInvokeConfig"]["MaximumRetryAttempts"] == 2
+    assert event.type == "SQS" and event.queue.endswith(":CustomerEventsQueue") and event.report_failures
     assert STACK.environment()["CUSTOMER_EVENTS_DLQ_URL"].endswith("/CustomerEventsDeadLetterQueue")
 
 

@@ -247,21 +247,25 @@ def load_mail_settings() -> MailSettings:
 class EventSettings:
     """Where reward events go (the service's own bus) and where unusable order and customer events are kept."""
 
-    bus_name: str = "ReferralsEventBus"
+    bus_name: str
     order_events_dlq_url: str | None = None
     customer_events_dlq_url: str | None = None
 
 
+_BUS_NAME = (re.compile(r"[A-Za-z0-9._/-]{1,256}"), "an EventBridge bus name")
+
+
 def load_event_settings() -> EventSettings:
-    """`EVENT_BUS_NAME`, `ORDER_EVENTS_DLQ_URL` and `CUSTOMER_EVENTS_DLQ_URL` come from template.yaml."""
+    """`EVENT_BUS_NAME` (required: a made-up bus would strand every event in the outbox), `ORDER_EVENTS_DLQ_URL`
+    and `CUSTOMER_EVENTS_DLQ_URL` come from template.yaml."""
     return EventSettings(
-        bus_name=os.environ.get("EVENT_BUS_NAME", "ReferralsEventBus"),
+        bus_name=_required("EVENT_BUS_NAME", "the service's event bus, set by template.yaml", _BUS_NAME),
         order_events_dlq_url=os.environ.get("ORDER_EVENTS_DLQ_URL") or None,
         customer_events_dlq_url=os.environ.get("CUSTOMER_EVENTS_DLQ_URL") or None,
     )
 
 
-class SettingsError(Exception):
+class SettingsError(ValueError):
     """A setting the deployment must give is missing or malformed. Raised at cold start; its message is the one
     line that says which variable and what it should hold."""
 
@@ -288,7 +292,8 @@ _TABLE_VARIABLES = {
 }
 # What a well-formed value looks like, and how the error says so.
 _TABLE_NAME = (re.compile(r"[A-Za-z0-9_.-]{3,255}"), "a DynamoDB table name")
-_REGION_NAME = (re.compile(r"[a-z]{2}(-[a-z0-9]+)+-[0-9]+"), "an AWS region such as eu-west-1")
+# Partition prefixes are not all two letters (`eusc-de-east-1`, the European Sovereign Cloud).
+_REGION_NAME = (re.compile(r"[a-z]{2,}(-[a-z0-9]+)+-[0-9]+"), "an AWS region such as eu-west-1")
 
 
 def _required(variable: str, meaning: str, form: tuple[re.Pattern[str], str]) -> str:
@@ -320,3 +325,41 @@ def load_trace_subsegments() -> bool:
     """Whether Powertools' Tracer records subsegments: `POWERTOOLS_TRACE_DISABLED` (set from the template's
     `TraceSubsegments`) turns them off."""
     return os.environ.get("POWERTOOLS_TRACE_DISABLED", "false").lower() not in {"1", "true"}
+
+
+@dataclass(frozen=True)
+class ClientTimeouts:
+    """How long one AWS SDK call may take: every client the layer builds (pynamodb's, SES, EventBridge, SQS) is
+    made with these, so a call that hangs ends well inside the function's Timeout and the give-back paths still
+    run (docs/faults.md, "Timeouts"). template.yaml's AWS_RETRY_MODE / AWS_MAX_ATTEMPTS say the same (a unit
+    test holds them together) for any client made without this config.
+
+    Worst case of one call: total_max_attempts * (connect + read) plus standard mode's backoff before each retry
+    (at most 1 s, then 2 s): 3 * (0.5 + 1.0) + 3 = 7.5 s, which leaves 2.5 s of a 10 s Timeout for the give-back.
+    DynamoDB answers in milliseconds and SES in well under a second: an answer 1 s late is taken as lost, and the
+    request is retried (which is why every write must be safe to apply twice: docs/faults.md, "lost answers").
+    """
+
+    connect_seconds: float = 0.5
+    read_seconds: float = 1.0
+    total_max_attempts: int = 3  # the first attempt and two retries
+    retry_mode: str = "standard"
+
+    def botocore_config(self) -> Any:
+        """The botocore Config for a client made with these (imported here so importing config costs nothing)."""
+        from botocore.config import Config
+
+        return Config(
+            connect_timeout=self.connect_seconds,
+            read_timeout=self.read_seconds,
+            retries={"mode": self.retry_mode, "total_max_attempts": self.total_max_attempts},
+        )
+
+    @property
+    def worst_case_seconds(self) -> float:
+        """The longest one call can take: every attempt times out, each retry waits its longest backoff."""
+        backoff = sum(min(2**i, 20) for i in range(self.total_max_attempts - 1))
+        return self.total_max_attempts * (self.connect_seconds + self.read_seconds) + backoff
+
+
+CLIENT_TIMEOUTS = ClientTimeouts()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from referrals import codes, counting, emails, storage
 from referrals.config import Settings, Site
-from referrals.errors import Busy, UnknownSite
+from referrals.errors import Busy, Refused, UnknownSite
 from referrals.sharing import share_urls
 
 if TYPE_CHECKING:
@@ -134,7 +135,9 @@ def _spread_count(code: storage.CodeItem) -> None:
     seen = int(code.count_shards or 1)
     storage.forget_code(code.code)  # the next registration reads the new shard count
     if counting.grown(seen) > seen:
-        storage.grow_count_shards(code, seen, counting.grown(seen))
+        # Refused: logged where AWS refused it; the account is committed already, so the sign-up stands.
+        with contextlib.suppress(Refused):
+            storage.grow_count_shards(code, seen, counting.grown(seen))
 
 
 def _link(
@@ -232,6 +235,8 @@ def register(
     email_hash = emails.identity_hash(caller.email)
     for _ in range(_CODE_ATTEMPTS):
         new_code = codes.new_code()
+        if referrer_code is not None and new_code == referrer_code.code:
+            continue  # taken (by the referrer), and one transaction may not name one item twice
         customer = storage.CustomerItem(
             caller.customer_id,
             site=site.key,
@@ -256,6 +261,13 @@ def register(
             return Registration(error="ACCOUNT_EXISTS")
         except storage.CodeTaken:
             continue
+        except storage.CodeUnusable:
+            # Disabled or erased since the (cached or eventually consistent) read: the answer a fresh read gives.
+            assert referral is not None
+            storage.forget_code(referral.code)
+            return Registration(
+                error="INVALID_DATA", field_errors=[FieldError("referralCode", ["REFERRAL_CODE_DISABLED"])]
+            )
         except storage.VelocityExceeded:
             # Past the limit for this code and source: written again, flagged, with the counter added regardless.
             assert referral is not None and referrer_code is not None and velocity is not None

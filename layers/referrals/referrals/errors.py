@@ -143,3 +143,16 @@ class AlreadyReviewed(ReferralError):
 
     def __init__(self, review: str) -> None:
         super().__init__(f"This referral was already reviewed: {review}", {"review": review})
+
+
+class Refused(Exception):
+    """AWS refused a request outright (access denied, invalid, no such table or template, ...): a fault in the
+    deployment or in our code, never contention, so never retried and never answered as `Busy`. Carries what
+    the logs may show (the service, the operation and AWS's error code), never the request or its values.
+    Not a ReferralError: the adapter answers it as an internal failure with no detail (graphql_adapter)."""
+
+    def __init__(self, service: str, operation: str, code: str) -> None:
+        super().__init__(f"{service} refused {operation}: {code}")
+        self.service = service
+        self.operation = operation
+        self.code = code

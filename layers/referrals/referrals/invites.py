@@ -144,13 +144,16 @@ def send_invites(
     cooldown_until = now_s + math.ceil(rules.cooldown_days * 86_400)
     to_send: list[Recipient] = []
     not_sent: list[tuple[str, str]] = []
+    claiming: list[Recipient] = []  # the claim in flight: applied, perhaps, though its answer never came
     try:
         site_decision = storage.take_tokens(_site_bucket_key(site), site_bucket, now_ms, cost)
         if not site_decision.admitted:
             raise RateLimited(site_bucket.name, site_decision.retry_after_seconds)
         spent.append((_site_bucket_key(site), site_bucket))
         for recipient in recipients:
+            claiming = [recipient]
             refusal = storage.claim_address(site.key, recipient.address_hash, caller.customer_id, now_s, cooldown_until)
+            claiming = []
             if refusal is None:
                 to_send.append(recipient)
             else:
@@ -158,10 +161,10 @@ def send_invites(
         if not to_send:
             return InviteOutcome(not_sent=not_sent)
         data = template_data(site, customer.first_name, customer.code)
-        deliveries = mailer.send_bulk(mail, site, data, [r.address for r in to_send])  # reports, never raises
+        deliveries = mailer.send_bulk(mail, site, data, [r.address for r in to_send])  # raises only if refused
     except Exception:
         # Refused or failed before anything was mailed: give back every token and claim this call took.
-        _give_back(site.key, caller.customer_id, now_s, to_send, spent, cost)
+        _give_back(site.key, caller.customer_id, now_s, to_send + claiming, spent, cost)
         raise
     by_address = {r.address: r for r in to_send}
     failed = [by_address[d.address] for d in deliveries if d.error is not None]

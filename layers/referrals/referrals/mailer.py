@@ -13,7 +13,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from referrals.config import MailSettings, Site
+from referrals.storage.client import RETRYABLE, classify, error_code, refusal
 
 BULK_LIMIT = 50  # SES: at most 50 destinations per SendBulkTemplatedEmail
 
@@ -25,7 +28,9 @@ def _ses() -> Any:
     if _client is None:
         import boto3
 
-        _client = boto3.client("ses")
+        from referrals.config import CLIENT_TIMEOUTS
+
+        _client = boto3.client("ses", config=CLIENT_TIMEOUTS.botocore_config())
     return _client
 
 
@@ -41,8 +46,9 @@ class Delivery:
 def send_bulk(mail: MailSettings, site: Site, template_data: dict[str, str], addresses: list[str]) -> list[Delivery]:
     """One message per address (friends never see each other), one SES call per 50 addresses.
 
-    Nothing is dropped silently: a refused call marks its whole chunk failed, and each destination's
-    own status is reported back.
+    Nothing is dropped silently: a call that failed after botocore's retries (throttling, 5xx, a timeout) marks
+    its whole chunk failed, and each destination's own status is reported back. A call SES refused outright
+    (AccessDenied, a missing template, an unverified sender) raises errors.Refused.
     """
     deliveries: list[Delivery] = []
     for start in range(0, len(addresses), BULK_LIMIT):
@@ -59,10 +65,13 @@ def send_bulk(mail: MailSettings, site: Site, template_data: dict[str, str], add
             request["ConfigurationSetName"] = mail.configuration_set
         try:
             answer = _ses().send_bulk_templated_email(**request)
-        except Exception as error:  # botocore already retried throttling; report every address, drop none
-            # A timeout or connection error has no response (botocore sets it to None)
-            code = (getattr(error, "response", None) or {}).get("Error", {}).get("Code") or "SendFailed"
-            deliveries.extend(Delivery(address, code) for address in chunk)
+        except (BotoCoreError, ClientError) as error:  # botocore already retried throttling
+            if classify(error) != RETRYABLE:
+                # Access denied, a missing template or sender: our fault, not the friends'. Raised (logged once),
+                # so the caller gives back what it took and answers an internal failure, never "not sent".
+                raise refusal(error, "SES", "SendBulkTemplatedEmail") from error
+            # Throttling, 5xx, a timeout: report every address, drop none
+            deliveries.extend(Delivery(address, error_code(error)) for address in chunk)
             continue
         statuses = answer.get("Status") or []
         for index, address in enumerate(chunk):

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
 
 from referrals.rewards import FactKind, OrderFact
 
@@ -22,6 +22,22 @@ DecimalText = Annotated[str, StringConstraints(pattern=r"^\d{1,12}(\.\d{1,4})?$"
 CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 # Identifiers from another system: bounded, printable (no control characters to smuggle into logs or keys).
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+# An order id becomes part of DynamoDB keys: percent-quoted in a fact's sort key (`ORDER#<quoted>#REFUND#<32 hex>`,
+# up to three times its UTF-8 size) and as is in an outbox key (`EVENT#ReferralQualified:<friend>:<order>`). A sort
+# key holds at most 1,024 bytes, and 128 characters of 4 UTF-8 bytes quote to 1,536: so an order id is bounded by
+# its encoded size too, 200 bytes of UTF-8 (quoted at most 600, its fact's key at most 646 bytes), refused here as
+# malformed (dead-lettered) rather than failing at the write.
+MAX_ORDER_ID_BYTES = 200
+
+
+def _fits_a_key(value: str) -> str:
+    if len(value.encode("utf-8")) > MAX_ORDER_ID_BYTES:
+        raise ValueError(f"at most {MAX_ORDER_ID_BYTES} bytes of UTF-8")
+    return value
+
+
+OrderId = Annotated[Identifier, AfterValidator(_fits_a_key)]
 
 
 class Money(BaseModel):
@@ -38,7 +54,7 @@ class Money(BaseModel):
 class OrderRef(BaseModel):
     model_config = ConfigDict(frozen=True, strict=True)
 
-    orderId: Identifier  # noqa: N815 - the event's field name
+    orderId: OrderId  # noqa: N815 - the event's field name
     customerId: Identifier  # noqa: N815
 
 

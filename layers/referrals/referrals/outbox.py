@@ -15,8 +15,12 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from referrals import clients, storage
 from referrals.config import load_event_settings
+from referrals.errors import Busy, Refused
+from referrals.storage.client import RETRYABLE, classify, error_code, refusal
 
 SOURCE = "referrals"
 PUT_EVENTS_LIMIT = 10  # entries per PutEvents request
@@ -54,7 +58,9 @@ class Published:
 
 def publish(items: Sequence[storage.OutboxItem]) -> Published:
     """PutEvents to the service's bus (10 to a request), then delete what was accepted. Never raises: what
-    is not published stays in the outbox for the reconciliation."""
+    is not published stays in the outbox for the reconciliation (it runs after the state change committed, so
+    failing the caller would undo nothing). A refused PutEvents (AccessDenied, no such bus) is no contention:
+    it is logged as refused (storage.client.refusal), and `error` names its code."""
     if not items:
         return Published()
     bus = _bus()
@@ -74,8 +80,10 @@ def publish(items: Sequence[storage.OutboxItem]) -> Published:
         ]
         try:
             answer = clients.client("events").put_events(Entries=entries)
-        except Exception as failure:  # the network, throttling after retries, permissions: all retried later
-            error = type(failure).__name__
+        except (BotoCoreError, ClientError) as failure:  # the network, throttling after botocore's retries
+            error = error_code(failure)
+            if classify(failure) != RETRYABLE:  # permissions, a missing bus: logged as refused, never as busy
+                refusal(failure, "EventBridge", "PutEvents")
             continue
         for item, result in zip(batch, answer.get("Entries", []), strict=False):
             if result.get("EventId") and not result.get("ErrorCode"):
@@ -85,6 +93,6 @@ def publish(items: Sequence[storage.OutboxItem]) -> Published:
     if accepted:
         try:
             storage.delete_outbox(accepted)
-        except Exception as failure:  # published but not forgotten: republished later, deduped by key
-            error = type(failure).__name__
+        except (Busy, Refused) as failure:  # published but not forgotten: republished later, deduped by key
+            error = failure.code if isinstance(failure, Refused) else "Busy"  # a refusal is logged already
     return Published(len(accepted), len(items) - len(accepted), error)

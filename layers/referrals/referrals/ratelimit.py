@@ -8,7 +8,12 @@ theoretical arrival time (TAT): the moment the bucket would be full again. Takin
 conditional updates, each of which is exact on its own side of `TAT = now`:
 
 - `fresh`:  the TAT is absent or already past (the bucket is full) -> `SET tat = now + cost * interval`;
-- `queued`: the TAT lies ahead but leaves room for `cost`        -> `SET tat = tat + cost * interval`.
+- `queued`: the TAT is still the one a refusal returned (`seen`), which lies ahead but leaves room for `cost`
+            -> `SET tat = seen + cost * interval` (a compare-and-set: an absolute value, never `tat + ...`).
+
+Both write an absolute value, so the same request applied twice (botocore sending it again after its answer was
+lost) charges once: the second is refused, and the refusal shows the value we wrote (storage recognises its own
+write by it and a writer id: docs/faults.md, "Lost answers").
 
 Each is a single atomic conditional write, so concurrent callers serialise on the item and no
 interleaving admits more than `capacity + refill * elapsed / period` tokens (tests/unit/test_ratelimit.py
@@ -85,25 +90,24 @@ def decide(bucket: Bucket, stored_tat_ms: int | None, now_ms: int, cost: int) ->
 @dataclass(frozen=True)
 class Attempt:
     """One conditional write of the protocol storage runs: `fresh` (SET tat = new_tat when the TAT is absent
-    or before now) or `queued` (SET tat = tat + increment when floor <= TAT <= ceiling)."""
+    or before now) or `queued` (SET tat = new_tat = seen + increment when the TAT is still `seen`)."""
 
     fresh: bool
     new_tat_ms: int
     increment_ms: int
     floor_ms: int
     ceiling_ms: int
+    seen_tat_ms: int | None = None  # queued: the stored TAT the refusal returned (floor <= seen <= ceiling)
 
     def holds(self, stored_tat_ms: int | None) -> bool:
         """The write's condition, as DynamoDB evaluates it on the stored item."""
         if self.fresh:
             return stored_tat_ms is None or stored_tat_ms < self.floor_ms
-        return stored_tat_ms is not None and self.floor_ms <= stored_tat_ms <= self.ceiling_ms
+        return stored_tat_ms is not None and stored_tat_ms == self.seen_tat_ms
 
     def apply(self, stored_tat_ms: int | None) -> int:
-        """The TAT the write leaves (only meaningful where `holds`)."""
-        if self.fresh or stored_tat_ms is None:
-            return self.new_tat_ms
-        return stored_tat_ms + self.increment_ms
+        """The TAT the write leaves (only meaningful where `holds`): an absolute value either way."""
+        return self.new_tat_ms
 
 
 def first_attempt(bucket: Bucket, now_ms: int, cost: int) -> Attempt:
@@ -116,12 +120,20 @@ def after_refusal(bucket: Bucket, now_ms: int, cost: int, stored_tat_ms: int | N
     decision = decide(bucket, stored_tat_ms, now_ms, cost)
     if not decision.admitted:
         return decision
-    return _attempt(bucket, now_ms, cost, fresh=stored_tat_ms is None or stored_tat_ms < now_ms)
+    if stored_tat_ms is None or stored_tat_ms < now_ms:
+        return _attempt(bucket, now_ms, cost, fresh=True)
+    return queued_attempt(bucket, now_ms, cost, stored_tat_ms)
 
 
 def _attempt(bucket: Bucket, now_ms: int, cost: int, fresh: bool) -> Attempt:
     increment = bucket.increment(cost)
     return Attempt(fresh, now_ms + increment, increment, now_ms, bucket.queued_ceiling(now_ms, cost))
+
+
+def queued_attempt(bucket: Bucket, now_ms: int, cost: int, seen_tat_ms: int) -> Attempt:
+    """The queued write from a TAT `seen` ahead of now: SET tat = seen + increment, if it is still `seen`."""
+    increment = bucket.increment(cost)
+    return Attempt(False, seen_tat_ms + increment, increment, now_ms, bucket.queued_ceiling(now_ms, cost), seen_tat_ms)
 
 
 def invite_bucket(capacity: int, refill_per_day: int) -> Bucket:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -12,7 +13,17 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from referrals.errors import Busy
-from referrals.storage.client import _RETRYABLE_REASONS, _batch_get, _get, _shared_connection, _transact
+from referrals.storage.client import (
+    _RETRYABLE_REASONS,
+    RETRYABLE,
+    _batch_get,
+    _failure,
+    _get,
+    _shared_connection,
+    _transact,
+    classify,
+    refusal,
+)
 from referrals.storage.invites import VelocityCharge, VelocityExceeded, _add_velocity
 from referrals.storage.models import CodeItem, CountItem, CustomerItem, ReferralItem
 
@@ -25,6 +36,11 @@ class CodeTaken(Exception):
     pass
 
 
+class CodeUnusable(Exception):
+    """The referrer's code is no longer ACTIVE and theirs (disabled, erased) though the read said it was: the
+    read may be stale or cached; the registration's own condition is not."""
+
+
 @dataclass(frozen=True)
 class CustomerView:
     customer: CustomerItem
@@ -34,7 +50,9 @@ class CustomerView:
 def load_customer_view(customer_id: str) -> CustomerView | None:
     """The account and its count: one request, or two when a viral count is spread over several shards."""
     first = {"referrerId": customer_id, "shard": 0}
-    found = _batch_get({CustomerItem: [{"customerId": customer_id}], CountItem: [first]})
+    # Strongly consistent (twice the read units of an eventual read, 1 RCU an item here): a customer asks for
+    # their own account right after `register`, and a count they just saw rise must not fall back.
+    found = _batch_get({CustomerItem: [{"customerId": customer_id}], CountItem: [first]}, consistent=True)
     if not found[CustomerItem]:
         return None
     customer = found[CustomerItem][0]
@@ -42,14 +60,24 @@ def load_customer_view(customer_id: str) -> CustomerView | None:
     shards = int(customer.count_shards or 1)
     if shards > 1:
         more = [{"referrerId": customer_id, "shard": shard} for shard in range(1, shards)]
-        counts = counts + _batch_get({CountItem: more})[CountItem]
+        counts = counts + _batch_get({CountItem: more}, consistent=True)[CountItem]
     return CustomerView(customer, sum(int(item.count) for item in counts))
 
 
 # A registration reads the friend's code; one viral code read by every sign-up would pass an item's read
-# ceiling, so each environment keeps a code for a few seconds. A disabled code is refused within that time.
+# ceiling, so each environment keeps a code for a few seconds, and at most CODE_CACHE_ENTRIES codes (the least
+# recently used goes first). A code disabled or erased meanwhile is still refused: the registration's
+# transaction checks it (create_account), so the cache only saves reads, it never decides.
 CODE_CACHE_SECONDS = 5.0
-_code_cache: dict[str, tuple[float, CodeItem]] = {}
+CODE_CACHE_ENTRIES = 1_000
+_code_cache: OrderedDict[str, tuple[float, CodeItem]] = OrderedDict()
+
+
+def _remember_code(code: str, item: CodeItem) -> None:
+    _code_cache[code] = (time.monotonic(), item)
+    _code_cache.move_to_end(code)
+    while len(_code_cache) > CODE_CACHE_ENTRIES:
+        _code_cache.popitem(last=False)
 
 
 def load_registration_context(customer_id: str, code: str | None) -> tuple[bool, CodeItem | None]:
@@ -59,12 +87,16 @@ def load_registration_context(customer_id: str, code: str | None) -> tuple[bool,
     fresh = cached is not None and time.monotonic() - cached[0] < CODE_CACHE_SECONDS
     if code and not fresh:
         keys[CodeItem] = [{"code": code}]
-    found = _batch_get(keys)
+    # Strongly consistent: a code (or an account) created a moment ago must be found, not refused as unknown.
+    # One read unit an item instead of half; the cache above keeps a viral code's item under its ceiling.
+    found = _batch_get(keys, consistent=True)
     if code and not fresh:
         code_items = found.get(CodeItem) or []
         if not code_items:
             return bool(found[CustomerItem]), None
-        _code_cache[code] = (time.monotonic(), code_items[0])
+        _remember_code(code, code_items[0])
+    elif code:
+        _code_cache.move_to_end(code)
     return bool(found[CustomerItem]), (_code_cache[code][1] if code else None)
 
 
@@ -89,8 +121,15 @@ def grow_count_shards(code: CodeItem, shards_seen: int, shards: int) -> bool:
                 actions=[CustomerItem.count_shards.set(shards)],
                 condition=CustomerItem.customer_id.exists(),
             )
-    except (TransactWriteError, PynamoDBException):
-        return False  # another registration grew it first, or the store is busy: the next contention retries
+    except TransactWriteError as error:
+        reasons = [reason.code if reason else None for reason in (error.cancellation_reasons or [])]
+        if "ConditionalCheckFailed" in reasons:
+            return False  # another registration grew it first
+        if classify(error) == RETRYABLE or any(reason in _RETRYABLE_REASONS for reason in reasons):
+            return False  # contended or busy: the next contended registration tries again
+        raise refusal(error, "DynamoDB", "TransactWriteItems") from error
+    except PynamoDBException as error:
+        raise _failure(error, "TransactWriteItems") from error
     return True
 
 
@@ -111,7 +150,9 @@ def create_account(
     Returns whether the count's item was contended (throttled or conflicting) on the way, so the caller may
     spread the count wider. Raises AccountExists when the customer already has an account (a retry or a race
     lost), CodeTaken when the fresh code collided with an existing one, VelocityExceeded when the sign-up
-    counter of `velocity` (with a referral only) was already at its limit.
+    counter of `velocity` (with a referral only) was already at its limit, CodeUnusable when the referrer's
+    code (`referral.code`) is no longer ACTIVE and the referrer's: a ConditionCheck in the same transaction, so a
+    stale or cached read of the code can never link a sign-up to a disabled or erased code.
     """
     count_contended = False
     # pynamodb sends a transaction's puts before its updates, whatever the order they were added in: the
@@ -119,14 +160,22 @@ def create_account(
     count_index = 3 + len(events)
     velocity_index = count_index + 1
 
+    lead = 1 if referral is not None else 0  # condition checks go first of all: the referrer's code's, with a referral
+
     def contended(reasons: list[str | None]) -> None:
         nonlocal count_contended
+        reasons = reasons[lead:]
         count_contended = count_contended or (len(reasons) > count_index and reasons[count_index] in _RETRYABLE_REASONS)
 
     def write(transaction: TransactWrite) -> None:
         transaction.save(customer, condition=CustomerItem.customer_id.does_not_exist())
         transaction.save(code, condition=CodeItem.code.does_not_exist())
         if referral is not None:
+            transaction.condition_check(
+                CodeItem,
+                referral.code,
+                condition=(CodeItem.status == "ACTIVE") & (CodeItem.customer_id == referral.referrer_id),
+            )
             transaction.save(referral, condition=ReferralItem.pk.does_not_exist())
             transaction.update(
                 CountItem(referral.referrer_id, count_shard),
@@ -140,8 +189,11 @@ def create_account(
     reasons = _transact(write, contended if referral is not None else None)
     if reasons is None:
         return count_contended
+    code_refused, reasons = reasons[:lead] == ["ConditionalCheckFailed"], reasons[lead:]
     if reasons[0] == "ConditionalCheckFailed":
         raise AccountExists()
+    if code_refused:
+        raise CodeUnusable()
     if reasons[1] == "ConditionalCheckFailed":
         raise CodeTaken()
     if len(reasons) > 2 and reasons[2] == "ConditionalCheckFailed":
@@ -152,12 +204,15 @@ def create_account(
 
 
 def load_customer(customer_id: str) -> CustomerItem | None:
-    """The account alone (no counts): one GetItem."""
-    return _get(CustomerItem, customer_id)
+    """The caller's own account alone (no counts): one strongly consistent GetItem, so an account created a moment
+    ago is found (an eventually consistent read may not see it yet)."""
+    return _get(CustomerItem, customer_id, consistent=True)
 
 
 def load_code(code: str) -> CodeItem | None:
-    return _get(CodeItem, code)
+    """A code's item: one eventually consistent GetItem; a miss is confirmed by a strongly consistent one, since a
+    code created a moment ago may not have reached the replica that answered. Only unknown codes pay the second."""
+    return _get(CodeItem, code) or _get(CodeItem, code, consistent=True)
 
 
 def query_referrals(referrer_id: str, offset: int, limit: int) -> Iterable[ReferralItem]:

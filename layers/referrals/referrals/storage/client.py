@@ -1,25 +1,127 @@
 """The requests themselves: the one low-level connection, and each way of talking to DynamoDB written once
 (BatchGetItem, paged Query, TransactWriteItems, an UpdateItem that returns the refused item), with the retries
-and backoff they share. SDK errors leave this module as domain errors (Busy) or as answers."""
+and backoff they share. SDK errors leave this module as answers (a condition refused), as `Busy` (contention,
+throttling, 5xx or timeouts that outlasted the retries) or as `Refused` (AWS refused the request itself: access
+denied, invalid, no such table; logged here once, never retried): `classify` tells them apart, for every module
+that calls AWS (docs/faults.md, "Retried or refused")."""
 
 from __future__ import annotations
 
+import logging
 import random
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from functools import cache
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 from pynamodb.connection import Connection
 from pynamodb.exceptions import PynamoDBException, TransactWriteError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from referrals.config import StorageSettings, load_storage_settings
-from referrals.errors import Busy
+from referrals.config import CLIENT_TIMEOUTS, StorageSettings, load_storage_settings
+from referrals.errors import Busy, Refused
 
 _RETRYABLE_REASONS = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
 _TRANSACTION_ATTEMPTS = 6
+
+# Error codes worth asking again: contention, throttling and the service's own failures (with any 5xx status and
+# timeouts or connection errors). botocore's standard mode retries all but the transaction conflicts already.
+RETRYABLE_CODES = frozenset(
+    {
+        "TransactionConflictException",
+        "TransactionInProgressException",
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "LimitExceededException",
+        "InternalServerError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+    }
+)
+CONFLICT = "TransactionConflictException"
+RETRYABLE = "retryable"
+REFUSED = "refused"
+CONDITION = "condition"
+
+log = logging.getLogger("referrals")
+
+
+def _client_error(error: BaseException) -> ClientError | None:
+    """The botocore ClientError behind an error (pynamodb keeps it as `cause`), if there is one."""
+    seen: BaseException | None = error
+    for _ in range(4):
+        if seen is None or isinstance(seen, ClientError):
+            return seen
+        seen = getattr(seen, "cause", None) or seen.__cause__
+    return None
+
+
+def error_code(error: BaseException) -> str:
+    """AWS's error code for an SDK error, or the exception's name when AWS never answered (a timeout)."""
+    client_error = _client_error(error)
+    if client_error is not None:
+        return str(client_error.response.get("Error", {}).get("Code") or "Unknown")
+    cause = getattr(error, "cause", None)
+    return type(cause if isinstance(cause, BaseException) else error).__name__
+
+
+def classify(error: BaseException) -> str:
+    """CONDITION (a write's condition was false: an answer), RETRYABLE (conflicts, throttling, 5xx, timeouts and
+    connection errors: the same request may pass later) or REFUSED (anything else AWS or botocore refused:
+    AccessDenied*, ValidationException, ResourceNotFoundException, UnrecognizedClient, a bad parameter...)."""
+    client_error = _client_error(error)
+    if client_error is not None:
+        code = error_code(client_error)
+        status = client_error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        if code == "ConditionalCheckFailedException":
+            return CONDITION
+        return RETRYABLE if code in RETRYABLE_CODES or int(status) >= 500 else REFUSED
+    cause = getattr(error, "cause", None) or error.__cause__ or error
+    if isinstance(cause, (BotoConnectionError, HTTPClientError)):  # timeouts, connections reset or refused
+        return RETRYABLE
+    return REFUSED
+
+
+def refusal(error: BaseException, service: str, operation: str) -> Refused:
+    """The error to raise for a refused request, logged once here: service, operation and code, nothing else
+    (AWS's message may quote the request)."""
+    refused = Refused(service, operation, error_code(error))
+    log.error(
+        "AWS refused a request",
+        extra={"awsService": service, "operation": operation, "errorCode": refused.code},
+    )
+    return refused
+
+
+def _failure(error: BaseException, operation: str) -> Exception:
+    """What a DynamoDB error our retries are done with becomes: Busy when asking again later may pass, else Refused."""
+    if classify(error) == RETRYABLE:
+        return Busy()
+    return refusal(error, "DynamoDB", operation)
+
+
+def _retry_conflicts[T](call: Callable[[], T], operation: str) -> T:
+    """A single-item write, asked again (bounded, jittered backoff) while another transaction holds the item:
+    botocore retries throttling and 5xx itself, never TransactionConflictException. Other errors propagate."""
+    for attempt in range(_TRANSACTION_ATTEMPTS):
+        try:
+            return call()
+        except (ClientError, PynamoDBException) as error:
+            if error_code(error) != CONFLICT or attempt == _TRANSACTION_ATTEMPTS - 1:
+                raise
+        _backoff(attempt)
+    raise AssertionError("unreachable")
 
 
 @cache
@@ -40,7 +142,12 @@ def _client() -> Any:
 def _shared_connection() -> Connection:
     global _connection
     if _connection is None:
-        _connection = Connection(region=settings().region)
+        _connection = Connection(
+            region=settings().region,
+            connect_timeout_seconds=CLIENT_TIMEOUTS.connect_seconds,
+            read_timeout_seconds=CLIENT_TIMEOUTS.read_seconds,
+            max_retry_attempts=CLIENT_TIMEOUTS.total_max_attempts - 1,
+        )
     return _connection
 
 
@@ -73,8 +180,8 @@ def _batch_get_raw(
     for attempt in range(_TRANSACTION_ATTEMPTS):
         try:
             answer = client.batch_get_item(RequestItems=request)
-        except Exception as error:  # botocore already retried throttling; what is left is ours to report
-            raise Busy() from error
+        except (BotoCoreError, ClientError) as error:  # botocore already retried throttling
+            raise _failure(error, "BatchGetItem") from error
         for table, items in answer.get("Responses", {}).items():
             found[by_table[table]].extend(items)
         request = answer.get("UnprocessedKeys") or {}
@@ -84,19 +191,20 @@ def _batch_get_raw(
     raise Busy()
 
 
-def _batch_get(keys: dict[type[Model], list[dict[str, Any]]]) -> dict[type[Model], list[Any]]:
+def _batch_get(keys: dict[type[Model], list[dict[str, Any]]], consistent: bool = False) -> dict[type[Model], list[Any]]:
     """As _batch_get_raw, each item read into its model."""
-    return {model: [model.from_raw_data(raw) for raw in items] for model, items in _batch_get_raw(keys).items()}
+    found = _batch_get_raw(keys, consistent)
+    return {model: [model.from_raw_data(raw) for raw in items] for model, items in found.items()}
 
 
-def _get[M: Model](model: type[M], hash_key: Any) -> M | None:
-    """One item by its key (one GetItem), None when there is none."""
+def _get[M: Model](model: type[M], hash_key: Any, *, consistent: bool = False) -> M | None:
+    """One item by its key (one GetItem, strongly consistent when asked), None when there is none."""
     try:
-        return model.get(hash_key)
+        return model.get(hash_key, consistent_read=consistent)
     except model.DoesNotExist:
         return None
     except PynamoDBException as error:
-        raise Busy() from error
+        raise _failure(error, "GetItem") from error
 
 
 def _query_page(request: dict[str, Any]) -> dict[str, Any]:
@@ -105,8 +213,8 @@ def _query_page(request: dict[str, Any]) -> dict[str, Any]:
     client = _client()
     try:
         return client.query(**request)
-    except Exception as error:  # botocore already retried throttling
-        raise Busy() from error
+    except (BotoCoreError, ClientError) as error:  # botocore already retried throttling
+        raise _failure(error, "Query") from error
 
 
 def _query(request: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -124,24 +232,31 @@ def _query(request: dict[str, Any]) -> Iterator[dict[str, Any]]:
 def _transact(
     write: Callable[[TransactWrite], None], on_contention: Callable[[list[str | None]], None] | None = None
 ) -> list[str | None] | None:
-    """Run a transaction, retrying conflicts and throttling; the reasons when a condition failed."""
+    """Run a transaction, retrying conflicts and throttling; the reasons when a condition failed. A transaction
+    AWS refused (no cancellation reasons and a refusing code, or a reason such as ValidationError) raises
+    Refused at once."""
     for attempt in range(_TRANSACTION_ATTEMPTS):
         try:
-            with TransactWrite(connection=_shared_connection()) as transaction:
+            # A token per attempt of ours, kept by botocore's retries (they resend the same request): a transaction
+            # applied whose answer was lost succeeds when sent again, instead of failing its own conditions.
+            token = str(uuid.uuid4())
+            with TransactWrite(connection=_shared_connection(), client_request_token=token) as transaction:
                 write(transaction)
             return None
         except TransactWriteError as error:
             reasons = [reason.code if reason else None for reason in (error.cancellation_reasons or [])]
             if "ConditionalCheckFailed" in reasons:
                 return reasons
-            if not reasons or any(reason in _RETRYABLE_REASONS for reason in reasons):
-                if on_contention is not None:
-                    on_contention(reasons)
-                _backoff(attempt)
-                continue
-            raise Busy() from error
+            retryable = any(reason in _RETRYABLE_REASONS for reason in reasons) if reasons else None
+            if retryable is None:  # no reasons: the request itself failed, not one of its items
+                retryable = classify(error) == RETRYABLE
+            if not retryable:
+                raise refusal(error, "DynamoDB", "TransactWriteItems") from error
+            if on_contention is not None:
+                on_contention(reasons)
+            _backoff(attempt)
         except PynamoDBException as error:
-            raise Busy() from error
+            raise _failure(error, "TransactWriteItems") from error
     raise Busy()
 
 
@@ -158,8 +273,6 @@ def _update_or_old(item: Model, actions: list[Any], condition: Any) -> dict[str,
     pynamodb builds the expressions but cannot ask for ReturnValuesOnConditionCheckFailure, which saves the
     read a refusal would otherwise need; so the request it builds goes out through its own client.
     """
-    from botocore.exceptions import BotoCoreError, ClientError
-
     connection = type(item)._get_connection()
     hash_key, range_key = item._get_hash_range_key_serialized_values()
     request = connection.get_operation_kwargs(
@@ -170,11 +283,11 @@ def _update_or_old(item: Model, actions: list[Any], condition: Any) -> dict[str,
         return_values_on_condition_failure="ALL_OLD",
     )
     try:
-        connection.connection.client.update_item(**request)
+        _retry_conflicts(lambda: connection.connection.client.update_item(**request), "UpdateItem")
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
             return error.response.get("Item") or {}
-        raise Busy() from error  # botocore has already retried throttling
-    except BotoCoreError as error:  # timeouts and connection errors, also retried already (pynamodb maps these itself)
-        raise Busy() from error
+        raise _failure(error, "UpdateItem") from error  # botocore has already retried throttling
+    except BotoCoreError as error:  # timeouts and connection errors, also retried already
+        raise _failure(error, "UpdateItem") from error
     return None

@@ -3,6 +3,7 @@ the sign-up velocity counters that ride in a registration's transaction. No writ
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +12,13 @@ from pynamodb.transactions import TransactWrite
 
 from referrals.errors import Busy
 from referrals.ratelimit import Attempt, Bucket, Decision, after_refusal, first_attempt
-from referrals.storage.client import _TRANSACTION_ATTEMPTS, _query, _refused_by_condition, _update_or_old
+from referrals.storage.client import (
+    _TRANSACTION_ATTEMPTS,
+    _failure,
+    _query,
+    _refused_by_condition,
+    _update_or_old,
+)
 from referrals.storage.models import BY_INVITER_INDEX, AddressItem, BucketItem, VelocityItem
 
 
@@ -22,11 +29,12 @@ def take_tokens(key: str, bucket: Bucket, now_ms: int, cost: int) -> Decision:
     A second write is needed only when the bucket is part-spent; a refused caller costs one request.
     """
     expires = bucket.expires_at(now_ms)
+    writer = uuid.uuid4().hex
     step: Attempt | Decision = first_attempt(bucket, now_ms, cost)
     for _ in range(_TRANSACTION_ATTEMPTS):
         if isinstance(step, Decision):
             return step
-        written, stored = bucket_write(key, step, expires)
+        written, stored = bucket_write(key, step, expires, writer)
         if written:
             return Decision(True)
         # A concurrent writer may move the TAT again before our next write: hence the loop.
@@ -34,43 +42,61 @@ def take_tokens(key: str, bucket: Bucket, now_ms: int, cost: int) -> Decision:
     raise Busy()
 
 
-def bucket_write(key: str, step: Attempt, expires_at_s: int) -> tuple[bool, int | None]:
-    """One write of the protocol as a conditional UpdateItem: (written, the stored TAT when refused)."""
+def bucket_write(key: str, step: Attempt, expires_at_s: int, writer: str | None = None) -> tuple[bool, int | None]:
+    """One write of the protocol as a conditional UpdateItem: (written, the stored TAT when refused).
+
+    Both writes set an absolute TAT (a compare-and-set for `queued`), so botocore sending the request again after
+    its answer was lost cannot charge twice: the repeat is refused, and a refusal showing our own `writer` and the
+    TAT we meant to write is our first request, applied: written."""
     item = BucketItem(BucketItem.key_for(key))
+    actions = [BucketItem.tat.set(step.new_tat_ms), BucketItem.expires_at.set(expires_at_s)]
+    if writer is not None:
+        actions.append(BucketItem.writer.set(writer))
     if step.fresh:
-        actions = [BucketItem.tat.set(step.new_tat_ms), BucketItem.expires_at.set(expires_at_s)]
         condition = BucketItem.tat.does_not_exist() | (BucketItem.tat < step.floor_ms)
     else:
-        actions = [BucketItem.tat.set(BucketItem.tat + step.increment_ms), BucketItem.expires_at.set(expires_at_s)]
-        condition = (BucketItem.tat >= step.floor_ms) & (BucketItem.tat <= step.ceiling_ms)
+        condition = BucketItem.tat == step.seen_tat_ms
     old = _update_or_old(item, actions, condition)
     if old is None:
         return True, None
-    stored = BucketItem.from_raw_data(old).tat if old else None
-    return False, None if stored is None else int(stored)
+    stored_item = BucketItem.from_raw_data(old) if old else None
+    stored = None if stored_item is None or stored_item.tat is None else int(stored_item.tat)
+    if writer is not None and stored_item is not None and stored_item.writer == writer and stored == step.new_tat_ms:
+        return True, None  # our own write, applied by an earlier attempt whose answer was lost
+    return False, stored
 
 
 def return_tokens(key: str, bucket: Bucket, cost: int) -> None:
-    """Give back `cost` tokens (mail SES refused). No item means a full bucket: nothing to give back."""
+    """Give back `cost` tokens (mail SES refused). No item means a full bucket: nothing to give back.
+
+    Tagged with a random id of this call, and conditioned on the item not bearing it yet: botocore sending the
+    request again after its answer was lost is refused, so the tokens come back once."""
+    refund = uuid.uuid4().hex
     try:
         BucketItem(BucketItem.key_for(key)).update(
-            actions=[BucketItem.tat.add(-bucket.increment(cost))], condition=BucketItem.tat.exists()
+            actions=[BucketItem.tat.add(-bucket.increment(cost)), BucketItem.refund.set(refund)],
+            condition=BucketItem.tat.exists() & (BucketItem.refund.does_not_exist() | (BucketItem.refund != refund)),
         )
     except PynamoDBException as error:
         if _refused_by_condition(error):
             return
-        raise Busy() from error
+        raise _failure(error, "UpdateItem") from error
 
 
 def claim_address(site: str, address_hash: str, customer_id: str, now_s: int, until_s: int) -> str | None:
     """Mark an address invited until `until_s`, unless it is suppressed or someone invited it since the last
-    cool-down: None when claimed, else "SUPPRESSED" or "RECENTLY_INVITED". One conditional UpdateItem."""
+    cool-down: None when claimed, else "SUPPRESSED" or "RECENTLY_INVITED". One conditional UpdateItem.
+
+    The claim carries a random id of this call: when botocore sends it again after the answer was lost, the repeat
+    is refused by our own claim, which the refusal's item shows (the same id): claimed, not RECENTLY_INVITED."""
     item = AddressItem(AddressItem.key_for(site, address_hash))
+    claim_id = uuid.uuid4().hex
     actions = [
         AddressItem.invited_until.set(until_s),
         AddressItem.invited_at.set(now_s),
         AddressItem.invited_by.set(customer_id),
         AddressItem.expires_at.set(until_s),
+        AddressItem.claim_id.set(claim_id),
     ]
     condition = AddressItem.suppressed_at.does_not_exist() & (
         AddressItem.invited_until.does_not_exist() | (AddressItem.invited_until <= now_s)
@@ -78,7 +104,12 @@ def claim_address(site: str, address_hash: str, customer_id: str, now_s: int, un
     old = _update_or_old(item, actions, condition)
     if old is None:
         return None
-    return "SUPPRESSED" if AddressItem.from_raw_data(old).suppressed_at else "RECENTLY_INVITED"
+    stored = AddressItem.from_raw_data(old)
+    if stored.suppressed_at:
+        return "SUPPRESSED"
+    if stored.claim_id == claim_id and stored.invited_by == customer_id and stored.invited_at == now_s:
+        return None  # our own claim, applied by an attempt whose answer was lost
+    return "RECENTLY_INVITED"
 
 
 def release_address(site: str, address_hash: str, customer_id: str, invited_at_s: int) -> None:
@@ -93,7 +124,7 @@ def release_address(site: str, address_hash: str, customer_id: str, invited_at_s
     except PynamoDBException as error:
         if _refused_by_condition(error):
             return
-        raise Busy() from error
+        raise _failure(error, "DeleteItem") from error
 
 
 def suppress_address(site: str, address_hash: str, reason: str, at: str) -> None:
@@ -109,10 +140,11 @@ def suppress_address(site: str, address_hash: str, reason: str, at: str) -> None
                 AddressItem.invited_by.remove(),
                 AddressItem.invited_at.remove(),
                 AddressItem.invited_until.remove(),
+                AddressItem.claim_id.remove(),
             ]
         )
     except PynamoDBException as error:
-        raise Busy() from error
+        raise _failure(error, "UpdateItem") from error
 
 
 def count_invites_since(customer_id: str, since_s: int) -> int:

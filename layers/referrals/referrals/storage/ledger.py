@@ -11,8 +11,7 @@ from typing import Any
 from pynamodb.exceptions import PynamoDBException
 from pynamodb.transactions import TransactWrite
 
-from referrals.errors import Busy
-from referrals.storage.client import _query, _query_page, _refused_by_condition, _transact
+from referrals.storage.client import _failure, _query, _query_page, _refused_by_condition, _retry_conflicts, _transact
 from referrals.storage.models import DUE_INDEX, OrderFactItem, OutboxItem, ReferralItem, RewardCapItem, referee_pk
 
 
@@ -110,12 +109,12 @@ def commit(change: LedgerChange) -> Commit:
     (facts, events, referral, counter), all or nothing."""
     actions, condition = _referral_write(change)
     if not change.facts and not change.events and change.cap is None:
-        try:
-            change.referral.update(actions=actions, condition=condition)
+        try:  # a transaction holding the referral (a review, an order event) is waited out, not fatal to a run
+            _retry_conflicts(lambda: change.referral.update(actions=actions, condition=condition), "UpdateItem")
         except PynamoDBException as error:
             if _refused_by_condition(error):
                 return Commit.STALE
-            raise Busy() from error
+            raise _failure(error, "UpdateItem") from error
         return Commit.DONE
 
     def write(transaction: TransactWrite) -> None:
@@ -152,4 +151,4 @@ def delete_outbox(items: Iterable[OutboxItem]) -> None:
             for item in items:
                 batch.delete(item)
     except PynamoDBException as error:
-        raise Busy() from error
+        raise _failure(error, "BatchWriteItem") from error

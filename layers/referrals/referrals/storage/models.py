@@ -16,6 +16,7 @@ from pynamodb.constants import NUMBER
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from referrals.config import CLIENT_TIMEOUTS
 from referrals.storage.client import settings
 
 
@@ -31,7 +32,11 @@ class _Setting:
 
 
 class _Meta:
-    max_retry_attempts = 3
+    # pynamodb makes each model's botocore client with these (standard retry mode, 1 + max_retry_attempts attempts
+    # in all): the numbers are referrals.config.CLIENT_TIMEOUTS'.
+    connect_timeout_seconds = CLIENT_TIMEOUTS.connect_seconds
+    read_timeout_seconds = CLIENT_TIMEOUTS.read_seconds
+    max_retry_attempts = CLIENT_TIMEOUTS.total_max_attempts - 1
     # pynamodb looks for a region when it makes a model class (and puts its own default where there is none),
     # then reads it when it first connects. This placeholder answers the first look; the setting replaces it once
     # the classes exist (at the end of this module), so importing the models reads no settings.
@@ -243,6 +248,11 @@ class BucketItem(Model):
     pk = UnicodeAttribute(hash_key=True)
     tat = NumberAttribute(null=True)
     expires_at = NumberAttribute(null=True, attr_name="expiresAt")
+    # A random id per take_tokens call, written with the TAT: a write sent again after its answer was lost is
+    # refused, and the refusal's item (tat and writer) tells storage the write was its own.
+    writer = UnicodeAttribute(null=True)
+    # The id of the last give-back (return_tokens): the same give-back sent again is refused, never refunded twice.
+    refund = UnicodeAttribute(null=True)
 
     @staticmethod
     def key_for(bucket: str) -> str:
@@ -263,6 +273,9 @@ class AddressItem(Model):
     suppressed_at = UnicodeAttribute(null=True, attr_name="suppressedAt")
     suppressed_reason = UnicodeAttribute(null=True, attr_name="suppressedReason")
     expires_at = NumberAttribute(null=True, attr_name="expiresAt")
+    # A random id per claim_address call, written with the claim: the claim sent again after its answer was lost
+    # is refused, and the refusal's item tells the claim was ours. Cool-down data: leaves with the claim.
+    claim_id = UnicodeAttribute(null=True, attr_name="claimId")
 
     @staticmethod
     def key_for(site: str, address_hash: str) -> str:

@@ -1,0 +1,102 @@
+"""The stand-in's tokens check the app client as AppSync's UserPoolConfig AppIdClientRegex does (template.yaml)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+
+import pytest
+
+from devserver import tokens
+from devserver.stack import Stack
+
+
+def _signed(claims: dict) -> str:
+    """Validly signed with the local key: only the checks beyond the signature can refuse it."""
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    header, body = b64(b'{"alg": "HS256", "typ": "JWT"}'), b64(json.dumps(claims).encode())
+    signature = hmac.new(tokens.secret().encode(), f"{header}.{body}".encode(), hashlib.sha256).digest()
+    return f"{header}.{body}.{b64(signature)}"
+
+
+def _claims(**changes: object) -> dict:
+    now = int(time.time())
+    claims = {"sub": "customer-a", "email": "a@example.com", "iss": tokens.ISSUER, "iat": now, "exp": now + 600}
+    return {k: v for k, v in {**claims, **changes}.items() if v is not None}
+
+
+def _access(client_id: object) -> dict:
+    return _claims(email=None, token_use="access", client_id=client_id, scope="aws.cognito.signin.user.admin")
+
+
+def test_the_client_is_the_template_s():
+    regex = Stack().api_settings()["UserPoolConfig"]["AppIdClientRegex"]
+    assert regex == "^StorefrontClient$"
+    assert tokens.app_client() == tokens.AppClient("StorefrontClient", regex)
+
+
+def test_minted_tokens_are_the_storefront_client_s_and_accepted():
+    claims = tokens.verify(tokens.mint("customer-a", "a@example.com"))
+    assert claims["aud"] == "StorefrontClient" and claims["token_use"] == "id"
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        _claims(token_use="id", aud="StorefrontClient"),
+        _claims(aud="StorefrontClient"),  # token_use left out: an ID token
+        _access("StorefrontClient"),
+        _claims(),  # no aud at all: the contract lets a client sign its own token with just sub and email
+    ],
+    ids=["id-token", "id-token-without-token-use", "access-token", "contract-minimal-token"],
+)
+def test_a_token_of_the_storefront_client_is_accepted(claims):
+    assert tokens.verify(_signed(claims))["sub"] == "customer-a"
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        _claims(token_use="id", aud="another-client"),
+        _claims(token_use="id", aud="StorefrontClient2"),  # the regex matches whole ids only
+        _claims(token_use="id", aud="xStorefrontClient"),
+        _claims(token_use="id", aud=["StorefrontClient"]),  # not a string: no client id
+        {**_claims(token_use="id"), "aud": None},  # an aud that names no client
+        _claims(token_use="id", aud=""),
+        _claims(token_use="id", aud="another-client", client_id="StorefrontClient"),  # an ID token's client: aud
+        _access("another-client"),
+        _access(None),
+        _access("StorefrontClient\n"),
+        {**_access("another-client"), "aud": "StorefrontClient"},  # an access token's client is its client_id
+    ],
+    ids=[
+        "id-another-client",
+        "id-longer-id",
+        "id-prefixed-id",
+        "id-aud-list",
+        "id-aud-null",
+        "id-aud-empty",
+        "id-client-id-not-aud",
+        "access-another-client",
+        "access-no-client-id",
+        "access-trailing-newline",
+        "access-aud-not-client-id",
+    ],
+)
+def test_a_validly_signed_token_of_another_client_is_refused(claims):
+    with pytest.raises(tokens.InvalidToken, match="client"):
+        tokens.verify(_signed(claims))
+
+
+def test_a_deployment_with_an_existing_pool_accepts_its_client_only():
+    client = tokens.AppClient.of(Stack({"ExistingUserPoolId": "eu-west-1_pool", "ExistingUserPoolClientId": "abc123"}))
+    assert client == tokens.AppClient("abc123", "^abc123$")
+    assert tokens.verify(tokens.mint("customer-a", "a@example.com", client=client), client)["aud"] == "abc123"
+    with pytest.raises(tokens.InvalidToken, match="client"):
+        tokens.verify(tokens.mint("customer-a", "a@example.com"), client)
