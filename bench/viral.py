@@ -17,8 +17,8 @@ then the outbox delete after `outbox.publish`), item by item and index by index:
 Ceilings (docs/performance.md, "One viral code", lists the sources): a partition takes at most 1,000 write units a
 second; a write costs one unit per KB of the item (rounded up), two inside a transaction; an index write costs one
 unit per KB of the projected entry; a throttled index throttles the base-table write, so the whole transaction is
-refused (nothing applied) and retried with jittered backoff as `storage._transact` does, with the same count shard
-(the layer picks it once per registration). A registration whose count item was throttled on the way, and that
+refused (nothing applied) and retried with jittered backoff as `storage.client._transact` does, with the same count
+shard (the layer picks it once per registration). A registration whose count item was throttled on the way, and that
 then succeeds, doubles the shard count (`customers._spread_count`: one conditional transaction on the code item and
 the referrer's account). The code item is read through a short per-environment cache.
 
@@ -54,7 +54,7 @@ from referrals import counting
 
 OFFERED_PER_SECOND = 10_000
 SECONDS = 10
-ATTEMPTS = 6  # as storage._TRANSACTION_ATTEMPTS
+ATTEMPTS = 6  # as storage.client._TRANSACTION_ATTEMPTS
 ENVIRONMENTS = 300  # warm Lambda environments serving the load (10,000/s x ~30 ms)
 CODE_CACHE_MS = 5_000  # as storage.CODE_CACHE_SECONDS
 PUBLISH_MS = 30  # PutEvents between the transaction and the outbox delete

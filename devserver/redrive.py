@@ -6,13 +6,16 @@
 Against AWS give the queues' URLs or ARNs (the stack's outputs) and AWS credentials; `--move-task` has SQS move
 them itself (StartMessageMoveTask, which moto lacks). Without it each message is received, sent to the source
 queue (body and attributes unchanged) and only then deleted: at worst a message is sent twice, and the
-functions are idempotent. A malformed event moved back is dead-lettered again, with its reason.
+functions are idempotent. A malformed event (`Reason` MALFORMED) is left where it is, and one run moves at most
+what the queue held when it began.
 """
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
+
+MALFORMED = "MALFORMED"  # the Reason attribute layers/referrals/dead_letters.py gives an event no retry can mend
 
 
 def _url(sqs: Any, queue: str) -> str:
@@ -34,11 +37,24 @@ def redrive(sqs: Any, dead_letters: str, source: str, move_task: bool = False) -
             "TaskHandle"
         ]
     from_url, to_url = _url(sqs, dead_letters), _url(sqs, source)
-    moved = 0
-    while messages := sqs.receive_message(
-        QueueUrl=from_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=60
-    ).get("Messages", []):
+    # At most what was there when we started: an event that fails again (or a malformed one the function
+    # dead-letters at once) must not be picked up again by this same run.
+    waiting = int(
+        sqs.get_queue_attributes(QueueUrl=from_url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"][
+            "ApproximateNumberOfMessages"
+        ]
+    )
+    moved = seen = 0
+    while seen < waiting and (
+        messages := sqs.receive_message(
+            QueueUrl=from_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=60
+        ).get("Messages", [])
+    ):
         for message in messages:
+            seen += 1
+            reason = (message.get("MessageAttributes") or {}).get("Reason", {}).get("StringValue")
+            if reason == MALFORMED:
+                continue  # no retry can mend it: it stays for a person to read (visible again in 60 s)
             attributes = {
                 k: {key: v[key] for key in ("DataType", "StringValue", "BinaryValue") if key in v}
                 for k, v in (message.get("MessageAttributes") or {}).items()

@@ -1,5 +1,5 @@
-"""What the EventBridge-facing functions (orders, privacy) share: an event they cannot use, onto their
-dead-letter queue with the reason, so that it never holds up the good ones and can be looked at later.
+"""What the queue-fed functions that parse their events (orders, privacy) share: an event they cannot use, onto
+their dead-letter queue with the reason, so that it never holds up the good ones and can be looked at later.
 
 Only field paths and error types go in the message's attributes; the event itself is the body, unchanged.
 """
@@ -14,7 +14,8 @@ from referrals import clients
 
 def send_malformed(queue_url: str | None, event: Any, problems: list[str], what: str) -> None:
     """Put `event` on `queue_url` as MALFORMED with its `problems`; `what` names the events in the error raised
-    when no queue is configured (the invocation then fails, and Lambda's own retries and queue take over)."""
+    when no queue is configured (the record then fails, and returns to its queue after a backoff until SQS moves it
+    to the dead-letter queue: layers/referrals/queued_events.py)."""
     if not queue_url:
         raise RuntimeError(f"no dead-letter queue configured for malformed {what}")
     clients.client("sqs").send_message(

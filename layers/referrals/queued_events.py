@@ -5,7 +5,7 @@ Each record's body is the EventBridge envelope, handled on its own (Powertools' 
 raises is reported in `batchItemFailures`, so only it returns to the queue, and it is first hidden for a backoff
 that doubles with its ApproximateReceiveCount (1, 2, 4, 8 minutes, then 15 minutes each time). With the source
 queue's maxReceiveCount of 100 that is 24 hours of tries before SQS moves it to the dead-letter queue
-(`RETRY_HORIZON_S`, docs/rewards.md "Delivery"). A record the function cannot use (malformed) is dead-lettered by
+(`retry_horizon()`, docs/faults.md "Delivery"). A record the function cannot use (malformed) is dead-lettered by
 the handler with its reason and counts as processed: a retry cannot mend it.
 """
 

@@ -35,3 +35,19 @@ def test_dead_lettered_order_events_redriven_are_applied(aws_env):
     assert referral(pair.friend).status == "PENDING"
     assert router.dead_letters() == []
     assert "Messages" not in sqs.receive_message(QueueUrl=queue)
+
+
+def test_a_malformed_dead_letter_is_left_for_a_person_and_one_run_moves_only_what_was_there(aws_env):
+    # Given a malformed event (no retry can mend it) and a good one in the dead-letter queue
+    sqs = boto3.client("sqs", region_name=REGION)
+    dlq = sqs.get_queue_url(QueueName="OrderEventsDeadLetterQueue")["QueueUrl"]
+    malformed = {"Reason": {"DataType": "String", "StringValue": "MALFORMED"}}
+    sqs.send_message(QueueUrl=dlq, MessageBody='{"detail": "not an order"}', MessageAttributes=malformed)
+    sqs.send_message(QueueUrl=dlq, MessageBody='{"detail": {}}')
+    # When it is redriven, Then only the good one moves, and the malformed one stays in the dead-letter queue
+    assert redrive(sqs, "OrderEventsDeadLetterQueue", "OrderEventsQueue") == 1
+    queue = sqs.get_queue_url(QueueName="OrderEventsQueue")["QueueUrl"]
+    (moved,) = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    assert moved["Body"] == '{"detail": {}}'
+    left = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])
+    assert left["Attributes"]["ApproximateNumberOfMessagesNotVisible"] == "1"
