@@ -1,5 +1,6 @@
-"""What the queue-fed functions that parse their events (orders, privacy) share: an event they cannot use, onto
-their dead-letter queue with the reason, so that it never holds up the good ones and can be looked at later.
+"""What the queue-fed functions that parse their events (orders, privacy, mail events) share: an event they cannot
+use, onto their dead-letter queue with the reason, so that it never holds up the good ones and can be looked at
+later.
 
 Only field paths and error types go in the message's attributes; the event itself is the body, unchanged.
 """

@@ -250,6 +250,7 @@ class EventSettings:
     bus_name: str
     order_events_dlq_url: str | None = None
     customer_events_dlq_url: str | None = None
+    mail_events_dlq_url: str | None = None
 
 
 _BUS_NAME = (re.compile(r"[A-Za-z0-9._/-]{1,256}"), "an EventBridge bus name")
@@ -262,6 +263,7 @@ def load_event_settings() -> EventSettings:
         bus_name=_required("EVENT_BUS_NAME", "the service's event bus, set by template.yaml", _BUS_NAME),
         order_events_dlq_url=os.environ.get("ORDER_EVENTS_DLQ_URL") or None,
         customer_events_dlq_url=os.environ.get("CUSTOMER_EVENTS_DLQ_URL") or None,
+        mail_events_dlq_url=os.environ.get("MAIL_EVENTS_DLQ_URL") or None,
     )
 
 

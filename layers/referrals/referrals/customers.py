@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from referrals import codes, counting, emails, storage
 from referrals.config import Settings, Site
-from referrals.errors import Busy, Refused, UnknownSite
+from referrals.errors import Busy, UnknownSite
 from referrals.sharing import share_urls
 
 if TYPE_CHECKING:
@@ -130,16 +129,6 @@ def _code_problem(site: Site, code_item: storage.CodeItem | None) -> str | None:
     return None
 
 
-def _spread_count(code: storage.CodeItem) -> None:
-    """The referrer's count item was contended: spread it over twice the shards (referrals.counting)."""
-    seen = int(code.count_shards or 1)
-    storage.forget_code(code.code)  # the next registration reads the new shard count
-    if counting.grown(seen) > seen:
-        # Refused: logged where AWS refused it; the account is committed already, so the sign-up stands.
-        with contextlib.suppress(Refused):
-            storage.grow_count_shards(code, seen, counting.grown(seen))
-
-
 def _link(
     site: Site,
     caller: Caller,
@@ -209,7 +198,7 @@ def register(
 
     referral: storage.ReferralItem | None = None
     referrer_code: storage.CodeItem | None = None
-    count_shard = 0
+    count_shard, count_shards = 0, 1
     events: list[storage.OutboxItem] = []
     velocity: storage.VelocityCharge | None = None
     if code is not None:
@@ -224,7 +213,8 @@ def register(
         flag = abuse.Flag.DISPOSABLE_EMAIL if not self_referral and abuse.is_disposable(site, caller.email) else None
         referral, events = _link(site, caller, code_item, code, full_name, created_at, self_referral, flag)
         referrer_code = code_item
-        count_shard = counting.pick_shard(int(code_item.count_shards or 1))
+        count_shards = int(code_item.count_shards or 1)
+        count_shard = counting.pick_shard(count_shards)
         velocity = abuse.velocity_charge(site, code, caller.source_ip, moment)
         if velocity is not None and (not referral.eligible or flag is not None):
             # Counted, never refused: a referral that cannot earn, or is held already, has nothing more to hold.
@@ -256,7 +246,7 @@ def register(
             created_at=created_at,
         )
         try:
-            contended = storage.create_account(customer, code_item, referral, count_shard, events, velocity)
+            storage.create_account(customer, code_item, referral, count_shard, events, velocity, count_shards)
         except storage.AccountExists:
             return Registration(error="ACCOUNT_EXISTS")
         except storage.CodeTaken:
@@ -276,8 +266,6 @@ def register(
             )
             velocity = replace(velocity, limit=None)
             continue
-        if contended and referrer_code is not None:
-            _spread_count(referrer_code)
         outbox.publish(events)  # never raises: what it cannot publish, the reconciliation will
         return Registration(customer=_profile(site, caller.customer_id, new_code, 0), new_customer=True)
     raise Busy()

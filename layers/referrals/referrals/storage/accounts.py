@@ -12,7 +12,8 @@ from pynamodb.exceptions import PynamoDBException, TransactWriteError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from referrals.errors import Busy
+from referrals import counting
+from referrals.errors import Busy, Refused
 from referrals.storage.client import (
     _RETRYABLE_REASONS,
     RETRYABLE,
@@ -133,6 +134,37 @@ def grow_count_shards(code: CodeItem, shards_seen: int, shards: int) -> bool:
     return True
 
 
+def _grow_on_contention(code: str, shard: int, shards: int) -> tuple[int, int]:
+    """The count's item was throttled or conflicting: the (shard, shards) the next attempt uses.
+
+    The code is read again (one strongly consistent GetItem: other registrations may have grown it); when it
+    still says the number of shards this attempt used, the count doubles (referrals.counting.grown) from that
+    number, so racing registrations grow it once. The next attempt goes to another shard of the (possibly)
+    wider count. Growing is best effort: when it is refused or contended, the next contended attempt tries
+    again; the registration never fails for it."""
+    forget_code(code)
+    try:
+        # Strongly consistent: an eventually consistent read may not show a growth made a moment ago.
+        fresh = _get(CodeItem, code, consistent=True)
+    except (Busy, Refused):
+        fresh = None
+    if fresh is None:  # erased meanwhile, or unreadable: the transaction's own condition decides
+        return shard, shards
+    stored = int(fresh.count_shards or 1)
+    if stored == shards and counting.grown(stored) > stored:
+        try:
+            if grow_count_shards(fresh, stored, counting.grown(stored)):
+                stored = counting.grown(stored)
+                fresh.count_shards = stored
+        except Refused:
+            pass  # logged where AWS refused it; the next contended attempt tries again
+    _remember_code(code, fresh)  # the next registrations here use the new number without reading it
+    if stored <= 1 or shard >= stored:
+        return counting.pick_shard(stored), stored
+    other = counting.pick_shard(stored - 1)  # uniformly among the shards other than the contended one
+    return (other + 1 if other >= shard else other), stored
+
+
 def customer_exists(customer_id: str) -> bool:
     return load_registration_context(customer_id, None)[0]
 
@@ -144,17 +176,21 @@ def create_account(
     count_shard: int,
     events: Sequence[Model] = (),
     velocity: VelocityCharge | None = None,
-) -> bool:
+    count_shards: int = 1,
+) -> None:
     """Account, code, link, the referrer's count (and the outbox's events) in one transaction: all or none.
 
-    Returns whether the count's item was contended (throttled or conflicting) on the way, so the caller may
-    spread the count wider. Raises AccountExists when the customer already has an account (a retry or a race
-    lost), CodeTaken when the fresh code collided with an existing one, VelocityExceeded when the sign-up
-    counter of `velocity` (with a referral only) was already at its limit, CodeUnusable when the referrer's
-    code (`referral.code`) is no longer ACTIVE and the referrer's: a ConditionCheck in the same transaction, so a
-    stale or cached read of the code can never link a sign-up to a disabled or erased code.
+    `count_shard` is the shard (of `count_shards`, the number the referrer's code said) the count's increment
+    goes to first. When an attempt finds the count's item throttled or conflicting, the count grows before the
+    next attempt (_grow_on_contention), which lands on another shard. Raises AccountExists when the customer
+    already has an account (a retry or a race lost), CodeTaken when the fresh code collided with an existing
+    one, VelocityExceeded when the sign-up counter of `velocity` (with a referral only) was already at its
+    limit, CodeUnusable when the referrer's code (`referral.code`) is no longer ACTIVE and the referrer's: a
+    ConditionCheck in the same transaction, so a stale or cached read of the code can never link a sign-up to
+    a disabled or erased code.
     """
-    count_contended = False
+    shard = count_shard
+    shards = max(1, count_shards)
     # pynamodb sends a transaction's puts before its updates, whatever the order they were added in: the
     # customer, code, referral and event puts come first, then the count's update, then the velocity counter's.
     count_index = 3 + len(events)
@@ -163,9 +199,10 @@ def create_account(
     lead = 1 if referral is not None else 0  # condition checks go first of all: the referrer's code's, with a referral
 
     def contended(reasons: list[str | None]) -> None:
-        nonlocal count_contended
+        nonlocal shard, shards
         reasons = reasons[lead:]
-        count_contended = count_contended or (len(reasons) > count_index and reasons[count_index] in _RETRYABLE_REASONS)
+        if referral is not None and len(reasons) > count_index and reasons[count_index] in _RETRYABLE_REASONS:
+            shard, shards = _grow_on_contention(referral.code, shard, shards)
 
     def write(transaction: TransactWrite) -> None:
         transaction.save(customer, condition=CustomerItem.customer_id.does_not_exist())
@@ -178,7 +215,7 @@ def create_account(
             )
             transaction.save(referral, condition=ReferralItem.pk.does_not_exist())
             transaction.update(
-                CountItem(referral.referrer_id, count_shard),
+                CountItem(referral.referrer_id, shard),
                 actions=[CountItem.count.add(1)],
             )
             if velocity is not None:
@@ -188,7 +225,7 @@ def create_account(
 
     reasons = _transact(write, contended if referral is not None else None)
     if reasons is None:
-        return count_contended
+        return
     code_refused, reasons = reasons[:lead] == ["ConditionalCheckFailed"], reasons[lead:]
     if reasons[0] == "ConditionalCheckFailed":
         raise AccountExists()

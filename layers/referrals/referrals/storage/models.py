@@ -100,7 +100,7 @@ BY_REFERRER_INDEX = "ByReferrer"
 DUE_INDEX = "Due"
 # The due index's partition key is spread over this many values so its writes never pile on one partition;
 # the reconciliation queries each value. Raising it later is safe; lowering it strands items.
-DUE_SHARDS = 4
+DUE_SHARDS = 64
 
 
 def due_shard(referee_id: str) -> int:
