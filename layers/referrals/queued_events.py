@@ -20,6 +20,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from referrals import clients
+from referrals.config import CLIENT_TIMEOUTS
 
 BACKOFF_BASE_S = 60
 BACKOFF_CAP_S = 900  # 15 minutes
@@ -59,12 +60,29 @@ def _hide_for_backoff(record: SQSRecord, logger: Logger) -> None:
         logger.warning("could not delay the failed record", extra={"messageId": record.message_id})
 
 
+class NotStarted(Exception):
+    """A record left for a later invocation: too little of this one's time was left to start it."""
+
+
+def _out_of_time(context: Any) -> bool:
+    """Whether less time is left than one record may need at worst (one SDK call that hangs through its retries,
+    and the give-back after it): referrals.config.CLIENT_TIMEOUTS."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return remaining is not None and remaining() < CLIENT_TIMEOUTS.worst_case_seconds * 1000
+
+
 def handle_batch(
     event: dict[str, Any], context: Any, handle: Callable[[Any], Any], logger: Logger
 ) -> dict[str, list[dict[str, str]]]:
     """`handle` each record's envelope; answer the failed ones' ids (ReportBatchItemFailures)."""
 
     def record_handler(record: SQSRecord) -> Any:
+        if _out_of_time(context):
+            # Started now, a record whose calls all hang would run the function past its Timeout, and a timed-out
+            # invocation reports no batchItemFailures: every record, done or not, would come back after the queue's
+            # 15 minutes. Left for the next invocation instead, after its own backoff.
+            _hide_for_backoff(record, logger)
+            raise NotStarted(record.message_id)
         try:
             envelope: Any = json.loads(record.body)
         except ValueError:

@@ -143,3 +143,16 @@ def test_an_address_write_the_role_may_not_make_is_refused_not_busy(deny, calls,
     with access.acting_as("MailEventsFunction"), pytest.raises(Refused):
         write()
     assert sum(calls.count("dynamodb").values()) == 1
+
+
+def test_a_transaction_that_timed_out_through_botocores_retries_is_not_asked_again(faults, calls):
+    # Given DynamoDB never answers the registration's transaction (every HTTP attempt times out)
+    me = new_id()
+    calls.reset()
+    faults.arm(1, "timeout", operation="TransactWriteItems")  # without a code, registration is one transaction
+    answer = register(me, f"{me}@example.com")
+    faults.disarm()
+    # Then botocore's own attempts were all it got: one call, answered busy, well inside the function's timeout
+    assert faults.injected == 3  # botocore's standard mode: the first attempt and two retries
+    assert calls.count("dynamodb").get("TransactWriteItems") == 1
+    assert answer["error"]["type"] == "ServiceBusy"

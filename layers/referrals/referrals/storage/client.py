@@ -247,10 +247,11 @@ def _transact(
             reasons = [reason.code if reason else None for reason in (error.cancellation_reasons or [])]
             if "ConditionalCheckFailed" in reasons:
                 return reasons
-            retryable = any(reason in _RETRYABLE_REASONS for reason in reasons) if reasons else None
-            if retryable is None:  # no reasons: the request itself failed, not one of its items
-                retryable = classify(error) == RETRYABLE
-            if not retryable:
+            if not reasons:
+                # The request itself failed, not one of its items: botocore has already spent its attempts on a
+                # timeout, a 5xx or throttling, so asking again here would only run the function past its timeout.
+                raise _failure(error, "TransactWriteItems") from error
+            if not any(reason in _RETRYABLE_REASONS for reason in reasons):
                 raise refusal(error, "DynamoDB", "TransactWriteItems") from error
             if on_contention is not None:
                 on_contention(reasons)

@@ -1,0 +1,53 @@
+"""A batch from an SQS queue inside the function's Timeout (layers/referrals/queued_events.py): a record is started
+only while one record's worst case still fits, so an invocation never times out with records done and undone
+alike (a timed-out invocation reports no batchItemFailures: all ten would come back, done ones too)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+
+from devserver.lambdas import LocalFunction
+from devserver.stack import ACCOUNT, REGION
+from tests.conftest import load_event
+from tests.faults import SLOW
+
+pytestmark = pytest.mark.usefixtures("aws_env")
+
+
+def _records(sqs: Any, queue: str, bodies: list[str]) -> list[dict[str, Any]]:
+    url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+    for body in bodies:
+        sqs.send_message(QueueUrl=url, MessageBody=body)
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"])["Messages"]
+    return [
+        {
+            "messageId": m["MessageId"],
+            "receiptHandle": m["ReceiptHandle"],
+            "body": m["Body"],
+            "attributes": {"ApproximateReceiveCount": "1"},
+            "messageAttributes": {},
+            "eventSource": "aws:sqs",
+            "eventSourceARN": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue}",
+            "awsRegion": REGION,
+        }
+        for m in messages
+    ]
+
+
+def test_a_record_is_not_started_once_its_worst_case_no_longer_fits(aws_env, faults):
+    function = LocalFunction(aws_env.functions()["MailEventsFunction"])
+    sqs = boto3.client("sqs", region_name=REGION)
+    bounce = load_event("ses-bounce.json")
+    records = _records(sqs, "MailEventsQueue", [json.dumps(bounce), json.dumps(bounce)])
+    assert len(records) == 2
+    # Given the first record's write takes 5 of the function's 10 seconds (a slow answer, not a failure)
+    faults.arm(1, SLOW, seconds=5.0)
+    # When the batch runs
+    answer = function.invoke({"Records": records})
+    # Then the first is done, and the second is left for a later invocation rather than started with 5 s left
+    assert faults.injected == 1
+    assert answer == {"batchItemFailures": [{"itemIdentifier": records[1]["messageId"]}]}
