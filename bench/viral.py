@@ -17,10 +17,11 @@ then the outbox delete after `outbox.publish`), item by item and index by index:
 Ceilings (docs/performance.md, "One viral code", lists the sources): a partition takes at most 1,000 write units a
 second; a write costs one unit per KB of the item (rounded up), two inside a transaction; an index write costs one
 unit per KB of the projected entry; a throttled index throttles the base-table write, so the whole transaction is
-refused (nothing applied) and retried with jittered backoff as `storage.client._transact` does, with the same count
-shard (the layer picks it once per registration). A registration whose count item was throttled on the way, and that
-then succeeds, doubles the shard count (`customers._spread_count`: one conditional transaction on the code item and
-the referrer's account). The code item is read through a short per-environment cache.
+refused (nothing applied) and retried with jittered backoff as `storage.client._transact` does. When an attempt finds
+its count item throttled, the registration doubles the shard count before its next attempt
+(`storage.accounts._grow_on_contention`: the code read again, then one conditional transaction on the code item and
+the referrer's account) and the next attempt picks a shard of the new count (the layer picks one other than the
+contended shard; the model picks among all of them). The code item is read through a short per-environment cache.
 
 What is held to which ceiling:
 - Items written by one sign-up only (the friend's account, code, referral and outbox record in the base tables;
@@ -35,9 +36,10 @@ What is held to which ceiling:
   (`createdAt`, `dueAt`) only grows, so no split of that key's range moves the writes off one partition.
 
 Item and index-entry sizes are computed from the attributes the layer writes (`item_sizes`), with the layer's own
-models. Designs (`Design`): the naive baseline, the layer as it is today, and the designed data model that the
-layer does not have yet (the `ByReferrer` index keyed on `<referrerId>#<count shard>`, 64 `Due` shards, a partition
-key per count shard, and the count grown at its first throttle). `python -m bench.viral` prints them side by side.
+models. Designs (`Design`): the naive baseline, the layer before (4 `Due` shards, the count grown only after a
+registration succeeded), the layer as it is today (64 `Due` shards, the count grown at its first throttle), and the
+designed data model that the layer does not have yet (also the `ByReferrer` index keyed on
+`<referrerId>#<count shard>`, and a partition key per count shard). `python -m bench.viral` prints them side by side.
 """
 
 from __future__ import annotations
@@ -75,14 +77,13 @@ class Design:
     code_cache: bool = True  # registrations read the code through a per-environment cache
     indexes: bool = True  # hold the index partitions to their ceilings (False: base-table items only)
     referrer_index_sharded: bool = False  # ByReferrer keyed on `<referrerId>#<count shard>`, not `referrerId`
-    due_shards: int = 4  # storage.DUE_SHARDS
+    due_shards: int = 4  # storage.DUE_SHARDS before it was 64 (TODAY sets 64)
     # Index write units per KB of an entry written by a transaction: 1 (the index is updated after the transaction
     # commits, a standard write) or 2 (as if charged like the transaction's own writes: the cautious reading).
     transactional_index_units: int = 1
-    # What a registration does when its count item throttles: False, as the layer does today (retry the same
-    # shard; double the shard count only once the registration has succeeded); True, double the shard count at
-    # once, forget the cached code and retry with a shard picked from the new count (the previous model's
-    # assumption, and a proposed layer change).
+    # What a registration does when its count item throttles: False, as the layer did before (retry the same
+    # shard; double the shard count only once the registration has succeeded); True, as the layer does today:
+    # double the shard count at once, forget the cached code and retry with a shard picked from the new count.
     grow_on_throttle: bool = False
     # Each count shard on a partition of its own. Today the shards share one partition key value (`referrerId`,
     # the shard is the sort key): True means adaptive capacity has isolated them (granted at once, the most it
@@ -95,7 +96,13 @@ NAIVE = Design("naive: one count item, no code cache", count_shards=False, code_
 BASE_ITEMS_ONLY = Design(
     "the previous model: base-table items only, retries re-pick a shard", indexes=False, grow_on_throttle=True
 )
-TODAY = Design("the layer today: ByReferrer on referrerId, 4 due shards")
+# The layer before 64 due shards and growth at the first throttle (docs/performance.md, "One viral code").
+BEFORE = Design("the layer before: ByReferrer on referrerId, 4 due shards, grown after success")
+TODAY = Design(
+    "the layer today: ByReferrer on referrerId, 64 due shards, count grown on its first throttle",
+    due_shards=64,
+    grow_on_throttle=True,
+)
 TODAY_UNISOLATED = replace(TODAY, name="the layer today, count shards not yet isolated", count_items_isolated=False)
 DUE_ONLY = Design("only more due shards (64)", due_shards=64)
 REFERRER_ONLY = Design("only ByReferrer sharded by count shard", referrer_index_sharded=True)
@@ -114,6 +121,7 @@ DESIGNED_UNISOLATED = replace(
 DESIGNS = (
     NAIVE,
     BASE_ITEMS_ONLY,
+    BEFORE,
     TODAY,
     TODAY_UNISOLATED,
     DUE_ONLY,
@@ -392,7 +400,7 @@ def simulate(
             if design.indexes:
                 heapq.heappush(queue, (now + PUBLISH_MS, 1, seq))
             if signup.contended and design.count_shards and not design.grow_on_throttle:
-                shard_count = spread(now, seq, signup, shard_count)  # customers._spread_count, after success
+                shard_count = spread(now, seq, signup, shard_count)  # as the layer did before (BEFORE): after success
             continue
         # Refused whole: nothing written. The layer notices only its count item's throttle (storage.create_account).
         count_throttled = _count_key(design, signup.shard) in throttled
@@ -456,7 +464,7 @@ def _admitted_row(figure: str, result: dict[str, Any], naive: dict[str, Any]) ->
 
 def run() -> list[dict[str, Any]]:
     naive, today, unisolated = simulate(NAIVE), simulate(TODAY), simulate(TODAY_UNISOLATED)
-    designed, growing = simulate(DESIGNED), simulate(DESIGNED_GROWING)
+    before, designed, growing = simulate(BEFORE), simulate(DESIGNED), simulate(DESIGNED_GROWING)
     offered = f"{OFFERED_PER_SECOND:,}"
     rows = [
         _admitted_row(
@@ -465,11 +473,16 @@ def run() -> list[dict[str, Any]]:
             naive,
         ),
         _admitted_row(
-            f"viral code: sign-ups admitted/s of {offered}, designed data model, today's retries (to implement)",
+            f"viral code: sign-ups admitted/s of {offered}, designed data model, count grown after success",
             designed,
             naive,
         ),
         _admitted_row(f"viral code: sign-ups admitted/s of {offered}, the layer today", today, naive),
+        _admitted_row(
+            f"viral code: sign-ups admitted/s of {offered}, the layer before (4 due shards, grown after success)",
+            before,
+            naive,
+        ),
         _admitted_row(
             f"viral code: sign-ups admitted/s of {offered}, the layer today, count shards not yet isolated",
             unisolated,
@@ -494,7 +507,7 @@ def run() -> list[dict[str, Any]]:
             ),
         },
     ]
-    for label, result in (("today", today), ("designed", growing)):
+    for label, result in (("before", before), ("today", today), ("designed", growing)):
         for index, key in (("ByReferrer", "by_referrer"), ("Due", "due")):
             rows.append(
                 {

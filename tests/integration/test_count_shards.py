@@ -24,7 +24,8 @@ def test_contention_on_the_count_doubles_its_shards_and_the_count_stays_exact(fa
     faults.arm(2, "conflict", item=COUNT_ITEM)
     assert register(new_id(), "f0@example.com", code=code)["data"]["newCustomer"] is True
     faults.disarm()
-    # Then the referrer's count is spread over two shards, on the code and on the account alike
+    # Then the referrer's count is spread over two shards, on the code and on the account alike (grown once:
+    # before the friend's next attempt, not again after it)
     assert storage.CodeItem.get(code).count_shards == 2
     assert storage.CustomerItem.get(referrer).count_shards == 2
     # And later friends land on either shard while the count stays exact
@@ -35,6 +36,59 @@ def test_contention_on_the_count_doubles_its_shards_and_the_count_stays_exact(fa
     calls.reset()
     assert customer(referrer, "viral@example.com")["data"]["referralCount"] == 12
     assert calls.count() == {"BatchGetItem": 2}  # the account with shard 0, then the other shards
+
+
+def test_the_attempt_after_contention_grows_the_count_and_lands_on_another_shard(faults, calls):
+    referrer = new_id()
+    code = register(referrer, "viral@example.com")["data"]["customer"]["referralCode"]
+    # Given the count's only item (shard 0) conflicts on a friend's first try
+    faults.arm(2, "conflict", item=COUNT_ITEM)
+    calls.reset()
+    assert register(new_id(), "f0@example.com", code=code)["data"]["newCustomer"] is True
+    faults.disarm()
+    # Then before trying again the registration read the code (strongly consistent), doubled its shards in one
+    # transaction, and wrote to the new shard: a GetItem and two transactions more than an uncontended sign-up
+    assert calls.count() == {
+        "BatchGetItem": 1,
+        "GetItem": 1,
+        "TransactWriteItems": 3,
+        "PutEvents": 1,
+        "BatchWriteItem": 1,
+    }
+    assert storage.CodeItem.get(code).count_shards == 2
+    assert {item.shard: int(item.count) for item in storage.CountItem.query(referrer)} == {1: 1}
+    assert customer(referrer, "viral@example.com")["data"]["referralCount"] == 1
+
+
+def test_each_contended_attempt_grows_the_count_again(faults):
+    referrer = new_id()
+    code = register(referrer, "viral@example.com")["data"]["customer"]["referralCode"]
+    # Given the count's item conflicts on a friend's first and second tries (calls 2 and 5: each contended
+    # attempt is followed by the code's read and the growth's transaction)
+    faults.arm([2, 5], "conflict", item=COUNT_ITEM)
+    assert register(new_id(), "f0@example.com", code=code)["data"]["newCustomer"] is True
+    faults.disarm()
+    # Then the count doubled twice, on the code and on the account, and holds the one sign-up
+    assert storage.CodeItem.get(code).count_shards == 4
+    assert storage.CustomerItem.get(referrer).count_shards == 4
+    assert sum(int(item.count) for item in storage.CountItem.query(referrer)) == 1
+    assert customer(referrer, "viral@example.com")["data"]["referralCount"] == 1
+
+
+def test_a_count_another_registration_grew_is_not_grown_again(faults):
+    referrer = new_id()
+    code = register(referrer, "viral@example.com")["data"]["customer"]["referralCode"]
+    register(new_id(), "f0@example.com", code=code)  # this environment now keeps the code: 1 shard
+    # Given another environment grew the count to 2 shards meanwhile
+    assert storage.grow_count_shards(storage.CodeItem.get(code), 1, 2) is True
+    # When a friend here (using the kept code: shard 0 of 1) finds the count's item contended
+    faults.arm(2, "conflict", item=COUNT_ITEM)
+    assert register(new_id(), "f1@example.com", code=code)["data"]["newCustomer"] is True
+    faults.disarm()
+    # Then the count is not grown from a number it no longer has; the retry took the other shard of the two
+    assert storage.CodeItem.get(code).count_shards == 2
+    assert {item.shard: int(item.count) for item in storage.CountItem.query(referrer)} == {0: 1, 1: 1}
+    assert customer(referrer, "viral@example.com")["data"]["referralCount"] == 2
 
 
 def test_an_unspread_count_is_read_in_one_request(calls):

@@ -115,7 +115,7 @@ def test_a_transaction_conflict_on_an_expiry_update_is_retried_and_the_run_compl
     pair = referred_friend()
     deadline = pair.registered_at + timedelta(days=365)
     # The run's UpdateItem conflicts (a review or an order event holds the referral), until we back off once
-    faults.arm(list(range(1, 40)), "conflict", attempts=1, operation="UpdateItem")
+    faults.arm(list(range(1, 40 + 2 * storage.DUE_SHARDS)), "conflict", attempts=1, operation="UpdateItem")
     monkeypatch.setattr("referrals.storage.client._backoff", lambda attempt: faults.disarm())
     report = reconcile(later(deadline, seconds=1))
     faults.disarm()

@@ -201,6 +201,11 @@ class ReconcileReport:
     complete: bool = True
 
 
+# Events published together by the reconciliation: a BatchWriteItem's worth of outbox deletes (25), which is
+# also whole PutEvents requests (10 each) but the last.
+PUBLISH_BATCH = 25
+
+
 def reconcile(
     settings: Settings,
     now: datetime,
@@ -214,31 +219,42 @@ def reconcile(
     `now`: every move is conditional on the version it read, and what it settled is no longer due.
 
     Requests: per shard one Query per page (and one when nothing is due); per referral one TransactWriteItems
-    (earn: referral, monthly counter, event; hold: referral, event) or one UpdateItem (expire); per page one
-    PutEvents per 10 events and one BatchWriteItem per 25 published.
+    (earn: referral, monthly counter, event; hold: referral, event) or one UpdateItem (expire); one PutEvents
+    per 10 events and one BatchWriteItem per 25 published, the events gathered across pages and shards (with
+    64 shards most pages hold an item or two: one PutEvents per page would be one per shard).
     """
     report = ReconcileReport()
     until = iso(now)
+    events: list[storage.OutboxItem] = []
+
+    def publish() -> None:
+        sent = outbox.publish(events)
+        report.published += sent.published
+        report.unpublished += sent.unpublished
+        events.clear()
+
     for shard in range(storage.DUE_SHARDS):
         start: dict[str, Any] | None = None
         while True:
             if not keep_going():
                 report.complete = False  # the next run starts again from the oldest due item
+                publish()
                 return report
             items, start = storage.due_page(shard, until, start, page_size)
             report.due += len(items)
-            events: list[storage.OutboxItem] = []
             for item in items:
                 if isinstance(item, storage.OutboxItem):
                     events.append(item)
                     report.republished += 1
                 else:
                     events.extend(_settle(settings, item, now, report))
-            sent = outbox.publish(events)
-            report.published += sent.published
-            report.unpublished += sent.unpublished
+            # Committed already: an event not yet published when a run fails stays in the outbox, due, and the
+            # next run publishes it.
+            if len(events) >= PUBLISH_BATCH:
+                publish()
             if start is None:
                 break
+    publish()
     return report
 
 
