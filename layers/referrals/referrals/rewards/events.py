@@ -72,11 +72,7 @@ def _earned(site: Site, referral: storage.ReferralItem, order_id: str, at: datet
         {
             **_parties(referral),
             "orderId": order_id,
-            "reward": {
-                "type": "ACCOUNT_CREDIT",
-                "amount": money(site.rewards.referrer_credit),
-                "currency": site.currency,
-            },
+            "reward": _referrer_reward(site),
         },
         at,
     )
@@ -92,14 +88,15 @@ def _held(site: Site, referral: storage.ReferralItem, order_id: str, at: datetim
             **_parties(referral),
             "orderId": order_id,
             "reason": referral.review_reason,
-            "reward": {
-                "type": "ACCOUNT_CREDIT",
-                "amount": money(site.rewards.referrer_credit),
-                "currency": site.currency,
-            },
+            "reward": _referrer_reward(site),
         },
         at,
     )
+
+
+def _referrer_reward(site: Site) -> dict[str, str]:
+    """What the referrer earns on `site` (one reward, told the same way when earned and when held)."""
+    return {"type": "ACCOUNT_CREDIT", "amount": money(site.rewards.referrer_credit), "currency": site.currency}
 
 
 def prepare_registration(site: Site, referral: storage.ReferralItem) -> list[storage.OutboxItem]:
