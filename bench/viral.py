@@ -8,9 +8,9 @@ then the outbox delete after `outbox.publish`), item by item and index by index:
 | --- | --- | --- | --- |
 | the friend's account (put) | Customers, the friend's id | none | no |
 | the friend's new code (put) | Codes, the new code | none | no |
-| the referral (put) | Referrals, `REFEREE#<friend>` | `ByReferrer` (`referrerId`), `Due` (`dueShard`) | both indexes |
+| the referral (put) | Referrals, `REFEREE#<friend>` | `ByReferrerShard` (`referrerShard`), `Due` (`dueShard`) | both |
 | the `ReferralRegistered` outbox record (put) | Referrals, `REFEREE#<friend>` | `Due` (`dueShard`) | `Due` |
-| a count shard (+1) | ReferralCounts, `referrerId` (+ `shard`) | none | one of the referrer's shards |
+| a count shard (+1) | ReferralCounts, `storage.shard_key` (+ `shard`) | none | one of the referrer's shards |
 | the velocity counter (+1) | Invites, `VELOCITY#<code>#<window>#<source>` | none (`ByInviter` is sparse) | per source |
 | after publishing: the outbox record (delete) | Referrals, `REFEREE#<friend>` | `Due` (the entry goes) | `Due` |
 
@@ -28,18 +28,20 @@ What is held to which ceiling:
   the velocity counter, one per source) are listed and sized but never shared, so they are not tracked.
 - A set of items updated again and again (the count shards, the code item, the referrer's account): each item to
   1,000 units a second. Adaptive capacity isolates frequently written items on partitions of their own; that is
-  the most it can do for them, and it is not instant. The count shards share one partition key value today
-  (`referrerId`; `Design.count_items_isolated=False` holds them to one partition, as before any isolation); the
-  designed key gives each shard a partition key value of its own.
-- An index's stream of new entries under one partition key value (`ByReferrer`: the referrer; `Due`: a shard
-  number): one partition's 1,000 units a second, whatever the table's size. Every entry is new and its sort key
-  (`createdAt`, `dueAt`) only grows, so no split of that key's range moves the writes off one partition.
+  the most it can do for them, and it is not instant. Until 3935f5e the count shards shared one partition key
+  value (`referrerId`; `Design.count_items_isolated=False` holds them to one partition, as before any isolation);
+  the layer now gives each shard a partition key value of its own (`storage.shard_key`).
+- An index's stream of new entries under one partition key value (`ByReferrer` until 3935f5e: the referrer;
+  `ByReferrerShard`: the referrer's count shard; `Due`: a shard number): one partition's 1,000 units a second,
+  whatever the table's size. Every entry is new and its sort key (`createdAt`, `dueAt`) only grows, so no split
+  of that key's range moves the writes off one partition.
 
 Item and index-entry sizes are computed from the attributes the layer writes (`item_sizes`), with the layer's own
 models. Designs (`Design`): the naive baseline, the layer before (4 `Due` shards, the count grown only after a
-registration succeeded), the layer as it is today (64 `Due` shards, the count grown at its first throttle), and the
-designed data model that the layer does not have yet (also the `ByReferrer` index keyed on
-`<referrerId>#<count shard>`, and a partition key per count shard). `python -m bench.viral` prints them side by side.
+registration succeeded), the layer at 3935f5e (64 `Due` shards, the count grown at its first throttle, `ByReferrer`
+on `referrerId`), and the layer today (also `ByReferrerShard` keyed on `<referrerId>#<count shard>`, and a
+partition key per count shard), with variants that take one change away. `python -m bench.viral` prints them side
+by side.
 """
 
 from __future__ import annotations
@@ -97,43 +99,48 @@ BASE_ITEMS_ONLY = Design(
     "the previous model: base-table items only, retries re-pick a shard", indexes=False, grow_on_throttle=True
 )
 # The layer before 64 due shards and growth at the first throttle (docs/performance.md, "One viral code").
-BEFORE = Design("the layer before: ByReferrer on referrerId, 4 due shards, grown after success")
-TODAY = Design(
-    "the layer today: ByReferrer on referrerId, 64 due shards, count grown on its first throttle",
+BEFORE = Design("the layer before 2026-11-28: ByReferrer on referrerId, 4 due shards, grown after success")
+# The layer with 64 due shards and growth at the first throttle, before ByReferrerShard and a key per count shard.
+PREVIOUS = Design(
+    "the layer at 3935f5e: ByReferrer on referrerId, 64 due shards, count grown on its first throttle",
     due_shards=64,
     grow_on_throttle=True,
 )
-TODAY_UNISOLATED = replace(TODAY, name="the layer today, count shards not yet isolated", count_items_isolated=False)
+PREVIOUS_UNISOLATED = replace(
+    PREVIOUS, name="the layer at 3935f5e, count shards not yet isolated", count_items_isolated=False
+)
 DUE_ONLY = Design("only more due shards (64)", due_shards=64)
 REFERRER_ONLY = Design("only ByReferrer sharded by count shard", referrer_index_sharded=True)
-DESIGNED = Design(
-    "designed: ByReferrer on referrerId#countShard, 64 due shards, a key per count shard",
+# The layer as it is: ByReferrerShard (`<referrerId>#<count shard>`), 64 due shards, each count shard under a
+# partition key of its own (storage.shard_key), the count grown on its first throttle.
+TODAY = Design(
+    "the layer today: ByReferrerShard, 64 due shards, a key per count shard, count grown on its first throttle",
     referrer_index_sharded=True,
     due_shards=64,
+    grow_on_throttle=True,
 )
-DESIGNED_CAUTIOUS = replace(
-    DESIGNED, name="designed, index writes charged as transactional", transactional_index_units=2
+TODAY_CAUTIOUS = replace(
+    TODAY, name="the layer today, index writes charged as transactional", transactional_index_units=2
 )
-DESIGNED_GROWING = replace(DESIGNED, name="designed, and the count grown on its first throttle", grow_on_throttle=True)
-DESIGNED_UNISOLATED = replace(
-    DESIGNED_GROWING, name="designed and grown, but the count shards left under one key", count_items_isolated=False
+GROWN_AFTER_SUCCESS = replace(
+    TODAY, name="today's data model, the count grown only after a success (as before)", grow_on_throttle=False
+)
+SHARED_COUNT_KEY = replace(
+    TODAY, name="today, but the count shards left under one key (not isolated)", count_items_isolated=False
 )
 DESIGNS = (
     NAIVE,
     BASE_ITEMS_ONLY,
     BEFORE,
-    TODAY,
-    TODAY_UNISOLATED,
+    PREVIOUS,
+    PREVIOUS_UNISOLATED,
     DUE_ONLY,
     REFERRER_ONLY,
-    DESIGNED,
-    DESIGNED_CAUTIOUS,
-    DESIGNED_GROWING,
-    DESIGNED_UNISOLATED,
+    GROWN_AFTER_SUCCESS,
+    TODAY,
+    TODAY_CAUTIOUS,
+    SHARED_COUNT_KEY,
 )
-
-
-# ---------- sizes: what the layer writes, measured with its own models ----------
 
 
 def attribute_size(name: str, value: dict[str, Any]) -> int:
@@ -158,7 +165,7 @@ def write_units(size: int) -> int:
     return max(1, math.ceil(size / WRITE_UNIT_BYTES))
 
 
-def item_sizes(referrer_index_sharded: bool = False) -> dict[str, int]:
+def item_sizes() -> dict[str, int]:
     """Bytes of each item one sign-up with a code writes, built as `customers.register` builds them."""
     from referrals import config, rewards, storage
 
@@ -198,16 +205,14 @@ def item_sizes(referrer_index_sharded: bool = False) -> dict[str, int]:
         created_at=created,
     )
     events = rewards.prepare_registration(site, referral)
-    referral_attributes = referral.serialize()
-    if referrer_index_sharded:  # the designed attribute (not in the layer yet): `<referrerId>#<count shard>`
-        referral_attributes["referrerShard"] = {"S": f"{referrer}#63"}
+    referral.referrer_shard = storage.shard_key(referrer, 63)  # as create_account sets it, the longest form
     velocity = storage.VelocityItem(f"VELOCITY#{code}#493817#{'d' * 32}", n=6, expires_at=1_778_000_000)
     return {
         "customer": item_size(customer.serialize()),
         "code": item_size(code_item.serialize()),
-        "referral": item_size(referral_attributes),
+        "referral": item_size(referral.serialize()),
         "outbox": item_size(events[0].serialize()),
-        "count": item_size(storage.CountItem(referrer, 63, count=1_000_000).serialize()),
+        "count": item_size(storage.CountItem.of(referrer, 63, count=1_000_000).serialize()),
         "velocity": item_size(velocity.serialize()),
     }
 
@@ -223,6 +228,28 @@ def signup_units(sizes: dict[str, int], design: Design) -> dict[str, int]:
         "Due (transaction)": per_index * (write_units(sizes["referral"]) + write_units(sizes["outbox"])),
         "Due (outbox delete)": write_units(sizes["outbox"]),
     }
+
+
+# DynamoDB's default quota for an on-demand table (and each of its indexes): 40,000 write request units a second,
+# adjustable; a new on-demand table starts able to take about 4,000 writes a second, and warm throughput pre-warms it
+# (docs/performance.md, "One viral code": what the table level needs).
+TABLE_WRITE_QUOTA = 40_000
+
+
+def table_write_units(sizes: dict[str, int], offered: int = OFFERED_PER_SECOND) -> dict[str, int]:
+    """Write units a second each table and index takes when `offered` sign-ups a second are all admitted: what the
+    table-level limits (which the simulation, holding partitions, does not) must allow."""
+    units = {name: write_units(size) for name, size in sizes.items()}
+    per_signup = {
+        "CustomersTable": TRANSACTIONAL * units["customer"],
+        "CodesTable": TRANSACTIONAL * units["code"],
+        "ReferralCountsTable": TRANSACTIONAL * units["count"],
+        "ReferralsTable": TRANSACTIONAL * (units["referral"] + units["outbox"]) + units["outbox"],
+        "ReferralsTable index ByReferrerShard": units["referral"],
+        "ReferralsTable index Due": units["referral"] + 2 * units["outbox"],
+        "InvitesTable": TRANSACTIONAL * units["velocity"],
+    }
+    return {name: value * offered for name, value in per_signup.items()}
 
 
 # ---------- the simulation ----------
@@ -319,7 +346,7 @@ def simulate(
     design: Design, seed: int = 7, offered: int = OFFERED_PER_SECOND, seconds: int = SECONDS
 ) -> dict[str, Any]:
     rng = random.Random(seed)
-    sizes = item_sizes(design.referrer_index_sharded)
+    sizes = item_sizes()
     state = _State(design, signup_units(sizes, design))
     code, referrer = state.partition(("code item",)), state.partition(("referrer's account",))
     counts: dict[int, int] = {}
@@ -463,51 +490,56 @@ def _admitted_row(figure: str, result: dict[str, Any], naive: dict[str, Any]) ->
 
 
 def run() -> list[dict[str, Any]]:
-    naive, today, unisolated = simulate(NAIVE), simulate(TODAY), simulate(TODAY_UNISOLATED)
-    before, designed, growing = simulate(BEFORE), simulate(DESIGNED), simulate(DESIGNED_GROWING)
+    naive, today, shared = simulate(NAIVE), simulate(TODAY), simulate(SHARED_COUNT_KEY)
+    before, previous = simulate(BEFORE), simulate(PREVIOUS)
     offered = f"{OFFERED_PER_SECOND:,}"
     rows = [
-        _admitted_row(
-            f"viral code: sign-ups admitted/s of {offered}, designed model + count grown on throttle (to implement)",
-            growing,
-            naive,
-        ),
-        _admitted_row(
-            f"viral code: sign-ups admitted/s of {offered}, designed data model, count grown after success",
-            designed,
-            naive,
-        ),
         _admitted_row(f"viral code: sign-ups admitted/s of {offered}, the layer today", today, naive),
+        _admitted_row(
+            f"viral code: sign-ups admitted/s of {offered}, the layer at 3935f5e (ByReferrer on referrerId)",
+            previous,
+            naive,
+        ),
         _admitted_row(
             f"viral code: sign-ups admitted/s of {offered}, the layer before (4 due shards, grown after success)",
             before,
             naive,
         ),
         _admitted_row(
-            f"viral code: sign-ups admitted/s of {offered}, the layer today, count shards not yet isolated",
-            unisolated,
+            f"viral code: sign-ups admitted/s of {offered}, today but the count shards under one key",
+            shared,
             naive,
         ),
         {
-            "figure": "viral code: count exact (sum of shards = accounts), designed",
+            "figure": "viral code: count exact (sum of shards = accounts), today",
             "unit": "",
-            "value": growing["count_exact"],
+            "value": today["count_exact"],
             "baseline": naive["count_exact"],
             "baseline_name": "one count item",
             "ratio": 1.0,
         },
         {
-            "figure": "viral code: hottest item writes/s, designed",
+            "figure": "viral code: hottest item writes/s, today",
             "unit": "/s",
-            "value": growing["hottest_item_writes_per_second"],
+            "value": today["hottest_item_writes_per_second"],
             "baseline": counting.ITEM_TRANSACTIONAL_WRITES_PER_SECOND,
             "baseline_name": "transactional ceiling",
-            "ratio": round(
-                growing["hottest_item_writes_per_second"] / counting.ITEM_TRANSACTIONAL_WRITES_PER_SECOND, 2
-            ),
+            "ratio": round(today["hottest_item_writes_per_second"] / counting.ITEM_TRANSACTIONAL_WRITES_PER_SECOND, 2),
         },
     ]
-    for label, result in (("before", before), ("today", today), ("designed", growing)):
+    tables = table_write_units(item_sizes())
+    busiest = max(tables, key=lambda name: tables[name])
+    rows.append(
+        {
+            "figure": f"viral code: {busiest} WU/s at {offered} sign-ups/s (table level, not simulated)",
+            "unit": "WU/s",
+            "value": tables[busiest],
+            "baseline": TABLE_WRITE_QUOTA,
+            "baseline_name": "default on-demand table quota",
+            "ratio": round(tables[busiest] / TABLE_WRITE_QUOTA, 2),
+        }
+    )
+    for label, result in (("before", before), ("at 3935f5e", previous), ("today", today)):
         for index, key in (("ByReferrer", "by_referrer"), ("Due", "due")):
             rows.append(
                 {
@@ -526,8 +558,10 @@ def run() -> list[dict[str, Any]]:
 
 def main() -> None:
     """Every design side by side, and what one sign-up writes (docs/performance.md, "One viral code")."""
-    print("bytes per item:", item_sizes(), "| the referral with referrerShard:", item_sizes(True)["referral"])
+    print("bytes per item:", item_sizes())
     print("write units per sign-up:", signup_units(item_sizes(), TODAY))
+    tables = table_write_units(item_sizes())
+    print(f"table level at {OFFERED_PER_SECOND:,}/s (WU/s, quota {TABLE_WRITE_QUOTA:,}):", tables)
     print(
         "| design | admitted/s (10 s) | steady /s | by second | refused | count exact | count shards "
         "| hottest item WU/s | ByReferrer hottest partition WU/s (asked) | Due hottest partition WU/s (asked) "

@@ -69,11 +69,14 @@ def customer() -> dict[str, Any] | None:
 def customer_referrals(offset: int = 0, limit: int = 20) -> dict[str, Any]:
     caller = _caller()  # whose referrals: always the token's subject, never the parent object's
     parent = app.current_event.get("source") or {}
-    # The parent `customer` already read the count; reuse it (for this same customer only) to save a read.
-    known_total = parent.get("referralCount") if parent.get("customerId") == caller.customer_id else None
+    # The parent `customer` already read the count and its shards; reuse them (for this same customer only) to
+    # save a read.
+    mine = parent.get("customerId") == caller.customer_id
+    known_total = parent.get("referralCount") if mine else None
+    known_shards = parent.get("countShards") if mine else None
     from referrals import rewards  # only this field needs it: kept off the cold start of every request
 
-    return shape(rewards.list_referrals(settings, caller.customer_id, offset, limit, known_total))
+    return shape(rewards.list_referrals(settings, caller.customer_id, offset, limit, known_total, known_shards))
 
 
 @app.resolver(type_name="Mutation", field_name="register")

@@ -17,6 +17,7 @@ from devserver.stack import Stack
 from referrals import storage
 from tests.conftest import load_event, new_id
 from tests.faults import KINDS
+from tests.integration.helpers import count_by_shard
 from tests.integration.rewards_helpers import Bus, deliver, placed, reconcile, referral, registered_at
 
 pytestmark = pytest.mark.usefixtures("aws_env")
@@ -41,7 +42,7 @@ def _sign_up(api: LocalFunction, me: str, code: str | None) -> dict:
 
 
 def _count(referrer: str) -> int:
-    return sum(int(item.count) for item in storage.CountItem.query(referrer))
+    return sum(count_by_shard(referrer).values())
 
 
 def _counter(code: str) -> int:

@@ -121,17 +121,17 @@ def test_a_batch_needs_the_batch_action_on_every_table_it_names():
 
 
 def test_a_query_of_an_index_needs_the_index():
-    # ApiFunction may query ByReferrer; the sparse Due index is the reconciliation's
+    # ApiFunction may query ByReferrerShard; the sparse Due index is the reconciliation's
     def query(index: str) -> dict:
         return _dynamodb().query(
             TableName="ReferralsTable",
             IndexName=index,
-            KeyConditionExpression="referrerId = :r" if index == "ByReferrer" else "dueShard = :s",
-            ExpressionAttributeValues={":r": {"S": "x"}} if index == "ByReferrer" else {":s": {"N": "0"}},
+            KeyConditionExpression="referrerShard = :r" if index == "ByReferrerShard" else "dueShard = :s",
+            ExpressionAttributeValues={":r": {"S": "x"}} if index == "ByReferrerShard" else {":s": {"N": "0"}},
         )
 
     with access.acting_as("ApiFunction"):
-        assert query("ByReferrer")["Items"] == []
+        assert query("ByReferrerShard")["Items"] == []
         with pytest.raises(ClientError, match=r"dynamodb:Query on resource: .*:table/ReferralsTable/index/Due because"):
             query("Due")
     with access.acting_as("ReconcileFunction"):

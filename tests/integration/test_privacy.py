@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 from datetime import datetime, timedelta
@@ -13,7 +14,7 @@ import pytest
 from devserver.stack import REGION
 from referrals import emails, privacy, storage
 from tests.conftest import load_event, new_id
-from tests.integration.helpers import call_api, customer, function, register
+from tests.integration.helpers import call_api, count_by_shard, customer, function, register, spread_referrer
 from tests.integration.rewards_helpers import (
     Bus,
     deliver,
@@ -352,6 +353,51 @@ def test_the_export_pages_through_referrals_made(monkeypatch):
     assert stamps == sorted(stamps, reverse=True) and len(set(stamps)) == 5
 
 
+def test_the_export_pages_through_every_count_shard(monkeypatch, calls):
+    # Given a referrer whose count (and so their referrals' index entries) spread over four shards, and pages of 3
+    monkeypatch.setattr(privacy, "EXPORT_PAGE_SIZE", 3)
+    referrer, made = spread_referrer(10)
+    # When the export follows nextToken
+    seen, token, queries = [], None, 0
+    while True:
+        calls.reset()
+        page = export(referrer, token)["data"]["referralsMade"]
+        queries += calls.count().get("Query", 0) - 2  # less the ledger's and ByInviter's
+        seen += [item["createdAt"] for item in page["items"]]
+        token = page["nextToken"]
+        if token is None:
+            break
+        assert len(page["items"]) == 3  # a page is filled from the next shard when one runs out
+    # Then every referral made comes once, whichever shard it is in; each shard newest first
+    assert sorted(seen) == sorted(set(seen)) and len(seen) == len(made) == 10
+    assert queries <= 4 + 4  # at most one Query per shard, plus one per page that stopped inside a shard
+
+
+def test_an_export_token_of_the_earlier_form_goes_on_in_the_first_shard(monkeypatch):
+    # Given a token as exports gave them before the index was sharded: [pk, sk, createdAt]
+    monkeypatch.setattr(privacy, "EXPORT_PAGE_SIZE", 1)
+    referrer, _, _ = referrer_with_friends(2)
+    first = export(referrer)["data"]["referralsMade"]
+    newest = storage.ReferralItem.by_referrer.query(referrer, scan_index_forward=False, limit=1).next()
+    old = base64.urlsafe_b64encode(json.dumps([newest.pk, newest.sk, newest.created_at]).encode()).decode()
+    # When the export goes on from it, Then it answers the page after, as the new token does
+    after_old = export(referrer, old)["data"]["referralsMade"]
+    assert after_old == export(referrer, first["nextToken"])["data"]["referralsMade"]
+
+
+def test_exporting_an_account_that_is_gone_looks_under_every_shard_key(calls):
+    # Given a viral referrer erased: nothing says any more how far their count spread
+    referrer, made = spread_referrer(8)
+    erase(referrer)
+    # When they are exported
+    calls.reset()
+    exported = export(referrer)["data"]
+    # Then every referral they made is still found (anonymised of nothing of theirs), under all 64 shard keys:
+    # 64 Query, plus the ledger's and ByInviter's, and one BatchGetItem for the account that is no more
+    assert exported["account"] is None and len(exported["referralsMade"]["items"]) == len(made)
+    assert calls.count() == {"BatchGetItem": 1, "Query": 64 + 2}
+
+
 @pytest.mark.parametrize("token", ["not base64 !", "W10", "WyJ4IiwieSIsInoiXQ", "a" * 3000])
 def test_a_token_the_export_did_not_give_is_refused(token, calls):
     calls.reset()
@@ -392,11 +438,11 @@ def test_a_count_spread_over_shards_is_erased_whole(calls):
     referrer, code, _ = referrer_with_friends(1)
     assert storage.grow_count_shards(storage.load_code(code), 1, 4)
     for shard in range(1, 4):
-        storage.CountItem(referrer, shard, count=2).save()
+        storage.CountItem.of(referrer, shard, count=2).save()
     assert customer(referrer, f"{referrer}@example.com")["data"]["referralCount"] == 7
     # When they are erased
     calls.reset()
     erase(referrer)
     # Then still one read and one transaction, and no shard of their count is left
     assert calls.count() == {"BatchGetItem": 1, "TransactWriteItems": 1}
-    assert list(storage.CountItem.query(referrer)) == []
+    assert count_by_shard(referrer) == {}

@@ -44,6 +44,8 @@ class CustomerProfile:
     referral_link: str
     social_referral_methods: list[ShareMethod]
     site: str
+    # Not in the schema: the `referrals` field under this one reads it from its parent (it says where to look).
+    count_shards: int = 1
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ def site_of(settings: Settings, caller: Caller) -> Site:
     return site
 
 
-def _profile(site: Site, customer_id: str, code: str, count: int) -> CustomerProfile:
+def _profile(site: Site, customer_id: str, code: str, count: int, count_shards: int = 1) -> CustomerProfile:
     return CustomerProfile(
         customer_id=customer_id,
         referral_code=code,
@@ -75,6 +77,7 @@ def _profile(site: Site, customer_id: str, code: str, count: int) -> CustomerPro
         referral_link=site.referral_link(code),
         social_referral_methods=[ShareMethod(t, u) for t, u in share_urls(site, code)],
         site=site.key,
+        count_shards=count_shards,
     )
 
 
@@ -84,7 +87,8 @@ def get_customer(settings: Settings, caller: Caller) -> CustomerProfile | None:
     view = storage.load_customer_view(caller.customer_id)
     if view is None or view.customer.site != site.key:
         return None
-    return _profile(site, caller.customer_id, view.customer.code, view.referral_count)
+    shards = int(view.customer.count_shards or 1)
+    return _profile(site, caller.customer_id, view.customer.code, view.referral_count, shards)
 
 
 def masked_name(full_name: str) -> str:

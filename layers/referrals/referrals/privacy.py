@@ -19,14 +19,15 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from referrals import emails, formats, rewards, storage
+from referrals import counting, emails, formats, rewards, storage
 from referrals.config import Settings
 from referrals.errors import Busy, InvalidInput
 
 # What a referrer sees, in place of the masked name, of a friend whose data was erased.
 ERASED_FRIEND_NAME = "Former customer"
 MAX_ID_LENGTH = 128
-# Referrals made, per export call (one Query of the ByReferrer index; ~500 bytes each, well inside its 1 MB page).
+# Referrals made, per export call (a Query of the ByReferrerShard index per count shard read; ~500 bytes each, well
+# inside a Query's 1 MB page).
 EXPORT_PAGE_SIZE = 500
 MAX_TOKEN_LENGTH = 2048
 _ATTEMPTS = 6
@@ -180,13 +181,17 @@ class CustomerExport:
     invites: InviteCounts
 
 
-def _encode_token(key: dict[str, str]) -> str:
-    raw = json.dumps([key["pk"], key["sk"], key["createdAt"]], separators=(",", ":")).encode()
+def _encode_token(cursor: storage.ReferralsCursor) -> str:
+    parts: list[Any] = [cursor.shard]
+    if cursor.last:
+        parts += [cursor.last["pk"], cursor.last["sk"], cursor.last["createdAt"]]
+    raw = json.dumps(parts, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode_token(token: str | None) -> dict[str, str] | None:
-    """The ByReferrer key a `nextToken` stands for; anything that is not one of ours is refused, not queried."""
+def _decode_token(token: str | None) -> storage.ReferralsCursor | None:
+    """Where a `nextToken` says to go on (a count shard, and a ByReferrerShard key in it); anything that is not
+    one of ours is refused, not queried. A token of the earlier form (the key alone) is one in shard 0."""
     if token is None or token == "":
         return None
     problem = InvalidInput("nextToken", "INVALID_TOKEN", "nextToken is not one this export gave")
@@ -196,12 +201,21 @@ def _decode_token(token: str | None) -> dict[str, str] | None:
         parts = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
     except (ValueError, binascii.Error) as error:
         raise problem from error
-    if not (isinstance(parts, list) and len(parts) == 3 and all(isinstance(p, str) and p for p in parts)):
+    if isinstance(parts, list) and len(parts) == 3:
+        parts = [0, *parts]
+    if not isinstance(parts, list) or len(parts) not in (1, 4):
         raise problem
-    pk, sk, created_at = parts
+    shard, key = parts[0], parts[1:]
+    if type(shard) is not int or not 0 <= shard < counting.MAX_SHARDS:
+        raise problem
+    if not key:
+        return storage.ReferralsCursor(shard, None)
+    if not all(isinstance(p, str) and p for p in key):
+        raise problem
+    pk, sk, created_at = key
     if not pk.startswith("REFEREE#") or sk != "REFERRAL":
         raise problem
-    return {"pk": pk, "sk": sk, "createdAt": created_at}
+    return storage.ReferralsCursor(shard, {"pk": pk, "sk": sk, "createdAt": created_at})
 
 
 def _order_event(fact: storage.OrderFactItem) -> ExportedOrderEvent:
@@ -240,8 +254,9 @@ def export(settings: Settings, customer_id: str, now: datetime, next_token: str 
     """Everything we hold about one customer's part in the programme, as data (one page of referrals made).
 
     Requests: one BatchGetItem (account and count; one more when the count is spread over shards), one GetItem
-    (the code), one Query (the referral that brought them, with its order facts), one Query of ByReferrer (up
-    to EXPORT_PAGE_SIZE referrals made) and one Query of ByInviter (Select COUNT). Constant in the number of
+    (the code), one Query (the referral that brought them, with its order facts), one Query of ByReferrerShard
+    per count shard it reads (up to EXPORT_PAGE_SIZE referrals made; one while the count has one shard; every
+    shard's when the account is gone) and one Query of ByInviter (Select COUNT). Constant in the number of
     referrals, orders and invites; follow `nextToken` for more referrals made.
     """
     customer_id = check_customer_id(customer_id)
@@ -260,7 +275,9 @@ def export(settings: Settings, customer_id: str, now: datetime, next_token: str 
             code = ExportedCode(item.code, item.status, item.created_at, link)
 
     referred_by = _received(storage.load_ledger(customer_id))
-    made, following = storage.referrals_made_page(customer_id, after, EXPORT_PAGE_SIZE)
+    # With the account gone (erased, or never made), nothing says how far its count spread: every shard is read.
+    shards = int(customer.count_shards or 1) if customer else counting.MAX_SHARDS
+    made, following = storage.referrals_made_page(customer_id, shards, after, EXPORT_PAGE_SIZE)
     total = view.referral_count if view else 0  # the account's count: friends who signed up with the code
     page = ReferralsMadePage([_made(r) for r in made], total, _encode_token(following) if following else None)
 

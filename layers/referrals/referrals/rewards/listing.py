@@ -44,22 +44,29 @@ def summary(referral: storage.ReferralItem) -> ReferralSummary:
 
 
 def list_referrals(
-    settings: Settings, referrer_id: str, offset: int, limit: int, known_total: int | None = None
+    settings: Settings,
+    referrer_id: str,
+    offset: int,
+    limit: int,
+    known_total: int | None = None,
+    known_shards: int | None = None,
 ) -> ReferralPage:
     """A referrer's friends, newest first, with each referral's status and why it did not earn (if so).
 
-    Requests: one Query of the ByReferrer index; plus one BatchGetItem for the total when the caller does
-    not already know it (the parent `customer` field does).
+    Requests: one Query of the ByReferrerShard index per count shard (one, unless the code went viral); plus one
+    BatchGetItem (two for a spread count) for the total and the shards when the caller does not already know
+    them (the parent `customer` field does).
     """
     if not 0 <= offset <= MAX_OFFSET:
         raise InvalidInput("offset", "OUT_OF_RANGE", f"offset must be between 0 and {MAX_OFFSET}")
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise InvalidInput("limit", "OUT_OF_RANGE", f"limit must be between 1 and {MAX_PAGE_SIZE}")
-    total = known_total
-    if total is None:
+    total, shards = known_total, known_shards
+    if total is None or shards is None:
         view = storage.load_customer_view(referrer_id)
         total = view.referral_count if view else 0
+        shards = int(view.customer.count_shards or 1) if view else 1
     if offset >= total:
         return ReferralPage([], total, False)
-    found = list(storage.query_referrals(referrer_id, offset, limit))[offset : offset + limit]
+    found = storage.query_referrals(referrer_id, shards, offset, limit)
     return ReferralPage([summary(r) for r in found], total, offset + len(found) < total)

@@ -24,7 +24,13 @@ from referrals.storage.accounts import (
     query_referrals,
 )
 from referrals.storage.client import _client, settings
-from referrals.storage.erasure import ErasureTargets, erase_customer, load_erasure_targets, referrals_made_page
+from referrals.storage.erasure import (
+    ErasureTargets,
+    ReferralsCursor,
+    erase_customer,
+    load_erasure_targets,
+    referrals_made_page,
+)
 from referrals.storage.invites import (
     VelocityCharge,
     VelocityExceeded,
@@ -65,6 +71,7 @@ from referrals.storage.models import (
     customer_bucket_key,
     due_shard,
     referee_pk,
+    shard_key,
 )
 
 __all__ = [
@@ -91,6 +98,7 @@ __all__ = [
     "OutboxItem",
     "RefereeLedger",
     "ReferralItem",
+    "ReferralsCursor",
     "RewardCapItem",
     "VelocityCharge",
     "VelocityExceeded",
@@ -121,6 +129,7 @@ __all__ = [
     "release_address",
     "return_tokens",
     "settings",
+    "shard_key",
     "suppress_address",
     "take_tokens",
 ]

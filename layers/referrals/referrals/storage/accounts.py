@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +28,7 @@ from referrals.storage.client import (
     refusal,
 )
 from referrals.storage.invites import VelocityCharge, VelocityExceeded, _add_velocity
-from referrals.storage.models import CodeItem, CountItem, CustomerItem, ReferralItem
+from referrals.storage.models import CodeItem, CountItem, CustomerItem, ReferralItem, shard_key
 
 
 class AccountExists(Exception):
@@ -50,17 +52,17 @@ class CustomerView:
 
 def load_customer_view(customer_id: str) -> CustomerView | None:
     """The account and its count: one request, or two when a viral count is spread over several shards."""
-    first = {"referrerId": customer_id, "shard": 0}
+    first = CountItem.keys_for(customer_id, range(1))
     # Strongly consistent (twice the read units of an eventual read, 1 RCU an item here): a customer asks for
     # their own account right after `register`, and a count they just saw rise must not fall back.
-    found = _batch_get({CustomerItem: [{"customerId": customer_id}], CountItem: [first]}, consistent=True)
+    found = _batch_get({CustomerItem: [{"customerId": customer_id}], CountItem: first}, consistent=True)
     if not found[CustomerItem]:
         return None
     customer = found[CustomerItem][0]
     counts = found[CountItem]
     shards = int(customer.count_shards or 1)
     if shards > 1:
-        more = [{"referrerId": customer_id, "shard": shard} for shard in range(1, shards)]
+        more = CountItem.keys_for(customer_id, range(1, shards))
         counts = counts + _batch_get({CountItem: more}, consistent=True)[CountItem]
     return CustomerView(customer, sum(int(item.count) for item in counts))
 
@@ -169,6 +171,10 @@ def customer_exists(customer_id: str) -> bool:
     return load_registration_context(customer_id, None)[0]
 
 
+# The referral's put in a registration's transaction (after the condition check): after the customer's and the code's.
+_REFERRAL_PUT = 2
+
+
 def create_account(
     customer: CustomerItem,
     code: CodeItem,
@@ -201,7 +207,10 @@ def create_account(
     def contended(reasons: list[str | None]) -> None:
         nonlocal shard, shards
         reasons = reasons[lead:]
-        if referral is not None and len(reasons) > count_index and reasons[count_index] in _RETRYABLE_REASONS:
+        # The count's item, or the referral's put (its ByReferrerShard partition throttled): either way the next
+        # attempt goes to another shard, which moves both.
+        hot = [reasons[index] for index in (_REFERRAL_PUT, count_index) if index < len(reasons)]
+        if referral is not None and any(reason in _RETRYABLE_REASONS for reason in hot):
             shard, shards = _grow_on_contention(referral.code, shard, shards)
 
     def write(transaction: TransactWrite) -> None:
@@ -213,9 +222,11 @@ def create_account(
                 referral.code,
                 condition=(CodeItem.status == "ACTIVE") & (CodeItem.customer_id == referral.referrer_id),
             )
+            # The referral's index entry goes where its count does (a grown count moves both to a new shard).
+            referral.referrer_shard = shard_key(referral.referrer_id, shard)
             transaction.save(referral, condition=ReferralItem.pk.does_not_exist())
             transaction.update(
-                CountItem(referral.referrer_id, shard),
+                CountItem.of(referral.referrer_id, shard),
                 actions=[CountItem.count.add(1)],
             )
             if velocity is not None:
@@ -252,5 +263,25 @@ def load_code(code: str) -> CodeItem | None:
     return _get(CodeItem, code) or _get(CodeItem, code, consistent=True)
 
 
-def query_referrals(referrer_id: str, offset: int, limit: int) -> Iterable[ReferralItem]:
-    return ReferralItem.by_referrer.query(referrer_id, scan_index_forward=False, limit=offset + limit)
+def query_referrals(referrer_id: str, shards: int, offset: int, limit: int) -> list[ReferralItem]:
+    """A referrer's referrals `offset` to `offset + limit`, newest first, from the ByReferrerShard index.
+
+    One Query while the count has one shard. A spread count's shards are merged as they are read: each shard is
+    read a page at a time, and only when the merge needs its next entry, so a call reads about `offset + limit`
+    entries plus a page per shard, not `offset + limit` per shard. Ties on `createdAt` keep DynamoDB's order
+    within a shard and shard order across shards (heapq.merge is stable), so pages at different offsets agree.
+    """
+    shards = max(1, shards)
+    wanted = offset + limit
+    page = wanted if shards == 1 else max(limit, -(-wanted // shards))
+    streams = [
+        ReferralItem.by_referrer.query(
+            shard_key(referrer_id, shard), scan_index_forward=False, limit=wanted, page_size=page
+        )
+        for shard in range(shards)
+    ]
+    merged = heapq.merge(*streams, key=lambda referral: referral.created_at, reverse=True)
+    # A shard's key is `<referrerId>#<shard>`, which another customer's id could in principle equal: only the
+    # referrer's own referrals are theirs to see.
+    mine = (referral for referral in merged if referral.referrer_id == referrer_id)
+    return list(itertools.islice(mine, offset, wanted))

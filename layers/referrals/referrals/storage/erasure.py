@@ -2,7 +2,7 @@
 
 Erasure strips one customer's personal data in a bounded number of requests whatever they did: one consistent
 BatchGetItem (their account, the referral that brought them, their invite bucket) and one TransactWriteItems.
-Export reads by key and through the ByReferrer and ByInviter indexes. Nothing here scans.
+Export reads by key and through the ByReferrerShard and ByInviter indexes. Nothing here scans.
 """
 
 from __future__ import annotations
@@ -22,7 +22,16 @@ from referrals.storage.models import (
     _ErasableCode,
     _ErasableReferral,
     customer_bucket_key,
+    shard_key,
 )
+
+
+@dataclass(frozen=True)
+class ReferralsCursor:
+    """Where an export of referrals made goes on: a count shard, and the last key read in it (None: its start)."""
+
+    shard: int
+    last: dict[str, str] | None  # `pk`, `sk`, `createdAt`
 
 
 @dataclass(frozen=True)
@@ -79,7 +88,7 @@ def erase_customer(customer_id: str, targets: ErasureTargets, erased_name: str, 
                 condition=_ErasableCode.customer_id == customer_id,
             )
             for shard in range(int(customer.count_shards or 1)):
-                transaction.delete(CountItem(customer_id, shard))
+                transaction.delete(CountItem.of(customer_id, shard))
         if targets.referral is not None and not targets.referral_erased:
             transaction.update(
                 _ErasableReferral(*ReferralItem.key_for(customer_id)),
@@ -93,27 +102,34 @@ def erase_customer(customer_id: str, targets: ErasureTargets, erased_name: str, 
 
 
 def referrals_made_page(
-    referrer_id: str, after: dict[str, str] | None, limit: int
-) -> tuple[list[ReferralItem], dict[str, str] | None]:
-    """One page of the referrals a customer made, newest first (the ByReferrer index): the items and, when
-    there may be more, the key to go on from (`pk`, `sk`, `createdAt`)."""
-    request: dict[str, Any] = {
-        "TableName": ReferralItem.Meta.table_name,
-        "IndexName": BY_REFERRER_INDEX,
-        "KeyConditionExpression": "referrerId = :referrer",
-        "ExpressionAttributeValues": {":referrer": {"S": referrer_id}},
-        "ScanIndexForward": False,
-        "Limit": limit,
-    }
-    if after:
-        request["ExclusiveStartKey"] = {
-            "pk": {"S": after["pk"]},
-            "sk": {"S": after["sk"]},
-            "createdAt": {"S": after["createdAt"]},
-            "referrerId": {"S": referrer_id},
+    referrer_id: str, shards: int, after: ReferralsCursor | None, limit: int
+) -> tuple[list[ReferralItem], ReferralsCursor | None]:
+    """One page of the referrals a customer made (the ByReferrerShard index): count shard by count shard, each newest
+    first; the items and, when there may be more, where to go on from. Queries shards in turn until the page is
+    full: one Query while the count has one shard."""
+    found: list[ReferralItem] = []
+    cursor = after or ReferralsCursor(0, None)
+    while cursor.shard < shards and len(found) < limit:
+        key = shard_key(referrer_id, cursor.shard)
+        request: dict[str, Any] = {
+            "TableName": ReferralItem.Meta.table_name,
+            "IndexName": BY_REFERRER_INDEX,
+            "KeyConditionExpression": "referrerShard = :key",
+            "ExpressionAttributeValues": {":key": {"S": key}},
+            "ScanIndexForward": False,
+            "Limit": limit - len(found),
         }
-    page = _query_page(request)
-    found = [ReferralItem.from_raw_data(raw) for raw in page.get("Items", [])]
-    last = page.get("LastEvaluatedKey")
-    following = {name: last[name]["S"] for name in ("pk", "sk", "createdAt")} if last else None
-    return found, following
+        if cursor.last:
+            request["ExclusiveStartKey"] = {name: {"S": value} for name, value in cursor.last.items()} | {
+                "referrerShard": {"S": key}
+            }
+        page = _query_page(request)
+        # Only the referrer's own: another customer's id could equal a shard's key `<referrerId>#<shard>`.
+        items = page.get("Items", [])
+        found.extend(ReferralItem.from_raw_data(raw) for raw in items if raw["referrerId"]["S"] == referrer_id)
+        last = page.get("LastEvaluatedKey")
+        if last:
+            cursor = ReferralsCursor(cursor.shard, {name: last[name]["S"] for name in ("pk", "sk", "createdAt")})
+        else:
+            cursor = ReferralsCursor(cursor.shard + 1, None)
+    return found, (cursor if cursor.shard < shards else None)

@@ -80,15 +80,31 @@ class CodeItem(Model):
     count_shards = NumberAttribute(default=1, attr_name="countShards")
 
 
+def shard_key(referrer_id: str, shard: int) -> str:
+    """A referrer's key for one count shard: shard 0 under the referrer's id, every other shard under a value of its
+    own. A count shard's item and the referrals it counted (the ByReferrerShard index) are both keyed on it, so each
+    shard has partitions of its own: no partition of one referrer takes more than one shard's writes."""
+    return referrer_id if shard == 0 else f"{referrer_id}#{shard}"
+
+
 class CountItem(Model):
     """Friends signed up with a referrer's code; one item per shard, summed on read."""
 
     class Meta(_Meta):
         table_name = _Setting("counts_table")
 
-    referrer_id = UnicodeAttribute(hash_key=True, attr_name="referrerId")
+    # shard_key(referrer, shard); the table's key attribute keeps its first name, `referrerId`.
+    key = UnicodeAttribute(hash_key=True, attr_name="referrerId")
     shard = NumberAttribute(range_key=True)
     count = NumberAttribute(default=0)
+
+    @classmethod
+    def of(cls, referrer_id: str, shard: int, **attributes: Any) -> CountItem:
+        return cls(shard_key(referrer_id, shard), shard, **attributes)
+
+    @staticmethod
+    def keys_for(referrer_id: str, shards: range) -> list[dict[str, Any]]:
+        return [{"referrerId": shard_key(referrer_id, shard), "shard": shard} for shard in shards]
 
 
 # ---------- ReferralsTable: the referee's ledger, the outbox, monthly caps, the due index (docs/rewards.md) ----------
@@ -96,7 +112,7 @@ class CountItem(Model):
 # the outbox (`EVENT#<idempotency key>`), so one Query reads a friend's whole story. Under `REFERRER#<id>`: one
 # counter per month for the cap. Items the reconciliation must visit carry `dueShard`/`dueAt` (sparse index).
 
-BY_REFERRER_INDEX = "ByReferrer"
+BY_REFERRER_INDEX = "ByReferrerShard"
 DUE_INDEX = "Due"
 # The due index's partition key is spread over this many values so its writes never pile on one partition;
 # the reconciliation queries each value. Raising it later is safe; lowering it strands items.
@@ -112,11 +128,15 @@ def referee_pk(referee_id: str) -> str:
 
 
 class ByReferrerIndex(GlobalSecondaryIndex["ReferralItem"]):
+    """A referrer's referrals, newest first, one partition key value per count shard (shard_key): a viral code's
+    sign-ups spread over the index as its count spreads over items. A reader queries each of the referrer's
+    `countShards` values and merges."""
+
     class Meta:
         index_name = BY_REFERRER_INDEX
         projection = AllProjection()
 
-    referrer_id = UnicodeAttribute(hash_key=True, attr_name="referrerId")
+    referrer_shard = UnicodeAttribute(hash_key=True, attr_name="referrerShard")
     created_at = UnicodeAttribute(range_key=True, attr_name="createdAt")
 
 
@@ -137,6 +157,8 @@ class ReferralItem(Model):
     ineligible_reason = UnicodeAttribute(null=True, attr_name="ineligibleReason")
     friend_name = UnicodeAttribute(attr_name="friendName")
     created_at = UnicodeAttribute(attr_name="createdAt")
+    # shard_key(referrer, the count shard its registration added 1 to): the ByReferrerShard index's key.
+    referrer_shard = UnicodeAttribute(null=True, attr_name="referrerShard")
     by_referrer = ByReferrerIndex()
     # The reward lifecycle (referrals.rewards): every move is conditional on `version`.
     version = NumberAttribute(default=0)
