@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
-from botocore.exceptions import ReadTimeoutError
+from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, ReadTimeoutError, SSLError
 
 from devserver import lambdas
 from devserver.aws import ANSWERED_ELSEWHERE
@@ -34,10 +34,27 @@ from devserver.aws import ANSWERED_ELSEWHERE
 KINDS = ("throttling", "internal", "timeout", "conflict")
 SLOW = "slow"
 LOST = "lost"
-# The writes a LOST answer is drilled at. SES's SendBulkTemplatedEmail is not among them: it has no idempotency
-# token, so a send whose answer was lost and that botocore sends again mails twice (docs/faults.md, docs/invites.md).
+# Failures of the connection rather than answers, for the drills where the difference matters (SES sends, which
+# must not be repeated once they may have gone): `unreachable`, no connection made (nothing can have been applied);
+# `tls` and `dropped`, a TLS error or the connection closed once connected (the request may have gone). And
+# `denied`, AWS refusing the request (AccessDenied). None is among KINDS.
+UNREACHABLE = "unreachable"
+TLS = "tls"
+DROPPED = "dropped"
+DENIED = "denied"
+# The writes a LOST answer is drilled at. SES's SendBulkTemplatedEmail takes no idempotency token: it is sent at most
+# once, and a lost answer leaves its friends UNCONFIRMED (docs/invites.md, "When SES fails").
 WRITES = frozenset(
-    {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem", "PutEvents", "SendMessage"}
+    {
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "TransactWriteItems",
+        "BatchWriteItem",
+        "PutEvents",
+        "SendMessage",
+        "SendBulkTemplatedEmail",
+    }
 )
 
 
@@ -74,7 +91,7 @@ class FaultInjector:
     ) -> None:
         """Fail call N (or each of several calls) of what runs next, for that many HTTP attempts each; or, for
         `slow`, make each of those attempts take `seconds` longer."""
-        assert kind in (*KINDS, SLOW, LOST)
+        assert kind in (*KINDS, SLOW, LOST, UNREACHABLE, TLS, DROPPED, DENIED)
         assert kind != SLOW or seconds > 0
         calls = [call] if isinstance(call, int) else call
         self.plans = [Plan(n, kind, attempts, operation, item, seconds) for n in calls]
@@ -106,6 +123,12 @@ class FaultInjector:
                 return None
             if plan.kind == "timeout":
                 raise ReadTimeoutError(endpoint_url=request.url)
+            if plan.kind == UNREACHABLE:
+                raise EndpointConnectionError(endpoint_url=request.url)
+            if plan.kind == TLS:
+                raise SSLError(endpoint_url=request.url, error="bad record mac")
+            if plan.kind == DROPPED:
+                raise ConnectionClosedError(endpoint_url=request.url)
             if plan.kind == LOST:  # applied by AWS, and the answer never reaches us
                 from moto.core.models import botocore_stubber
 
@@ -126,12 +149,15 @@ def _error_response(url: str, model: Any, kind: str, item: int = 0) -> AWSRespon
         "throttling": (400, "ThrottlingException", {}),
         "internal": (500, "InternalServerError", {}),
         "conflict": (400, "TransactionCanceledException", {}),
+        DENIED: (400, "AccessDenied", {}),
     }[kind]
+    protocol = model.service_model.protocol
+    if kind == "throttling" and protocol == "query":
+        code = "Throttling"  # the query-protocol services (SES v1) name it so
     if kind == "conflict" and model.name == "TransactWriteItems":
         extra = {"CancellationReasons": [{"Code": "None"}] * item + [{"Code": "TransactionConflict"}]}
     elif kind == "conflict":
         status, code = 400, "TransactionConflictException"
-    protocol = model.service_model.protocol
     if protocol in {"json", "smithy-rpc-v2-cbor"} or protocol.startswith("json"):
         body = json.dumps({"__type": f"com.amazonaws#{code}", "message": f"injected {kind}", **extra}).encode()
         headers = {"x-amzn-ErrorType": code, "Content-Type": "application/x-amz-json-1.0"}

@@ -97,14 +97,26 @@ def register(input: dict[str, Any]) -> dict[str, Any]:  # noqa: A002 - the schem
     return shape(outcome)
 
 
+def _seconds_left(context: Any) -> float:
+    """What is left of this invocation, less a second for what follows the send (the give-back, the answer)."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return float("inf") if remaining is None else remaining() / 1000 - 1.0
+
+
 @app.resolver(type_name="Mutation", field_name="sendReferralEmail")
 def send_referral_email(emailAddresses: list[str]) -> Any:  # noqa: N803 - the schema names it so
     from referrals import invites  # mail and rate limits: only this field needs them
 
-    outcome = invites.send_invites(settings, mail_settings, _caller(), emailAddresses)
+    context = app.lambda_context
+    outcome = invites.send_invites(
+        settings, mail_settings, _caller(), emailAddresses, time_left=lambda: _seconds_left(context)
+    )
     metrics.add_metric(name="InvitesSent", unit=MetricUnit.Count, value=len(outcome.sent))
     if outcome.not_sent:
         metrics.add_metric(name="InvitesNotSent", unit=MetricUnit.Count, value=len(outcome.not_sent))
+        unconfirmed = sum(reason == "SEND_UNCONFIRMED" for _, reason in outcome.not_sent)
+        if unconfirmed:  # SES may have sent them: a rise says SES is slow or failing (docs/invites.md)
+            metrics.add_metric(name="InvitesUnconfirmed", unit=MetricUnit.Count, value=unconfirmed)
     # Counts and reasons only: the addresses stay out of the logs.
     logger.info("invites", extra={"sent": len(outcome.sent), "notSent": sorted(r for _, r in outcome.not_sent)})
     if outcome.not_sent:

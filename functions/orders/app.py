@@ -43,7 +43,7 @@ def _problems(error: ValidationError) -> list[str]:
 @metrics.log_metrics
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     if queued_events.is_batch(event):
-        return queued_events.handle_batch(event, context, _handle, logger)
+        return queued_events.handle_batch(event, context, _handle, logger, metrics)
     return _handle(event)
 
 

@@ -122,7 +122,7 @@ def _customer_deleted(envelope: dict[str, Any]) -> dict[str, Any]:
 @metrics.log_metrics
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     if queued_events.is_batch(event):
-        return queued_events.handle_batch(event, context, _queued, logger)
+        return queued_events.handle_batch(event, context, _queued, logger, metrics)
     if isinstance(event, dict) and "detail-type" in event:
         return _customer_deleted(event)
     return _graphql(event if isinstance(event, dict) else {})

@@ -38,6 +38,7 @@ class AppSyncRoutes:
     def __init__(self) -> None:
         self._routes: dict[tuple[str, str], Callable[..., Any]] = {}
         self.current_event: dict[str, Any] = {}
+        self.lambda_context: Any = None  # the invocation's, while it runs: its remaining time, for what may hang
 
     def resolver(self, type_name: str, field_name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         def register(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -48,6 +49,7 @@ class AppSyncRoutes:
 
     def resolve(self, event: dict[str, Any], context: Any = None) -> Any:
         self.current_event = event
+        self.lambda_context = context
         info = event.get("info") or {}
         route = self._routes.get((info.get("parentTypeName"), info.get("fieldName")))
         if route is None:

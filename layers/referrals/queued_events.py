@@ -15,12 +15,16 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from botocore.exceptions import BotoCoreError, ClientError
 
 from referrals import clients
 from referrals.config import CLIENT_TIMEOUTS
+from referrals.errors import Refused
+from referrals.storage.client import RETRYABLE, classify, refusal
 
 BACKOFF_BASE_S = 60
 BACKOFF_CAP_S = 900  # 15 minutes
@@ -48,7 +52,7 @@ def queue_url(arn: str) -> str:
     return f"https://sqs.{region}.{domain}/{account}/{name}"
 
 
-def _hide_for_backoff(record: SQSRecord, logger: Logger) -> None:
+def _hide_for_backoff(record: SQSRecord, logger: Logger, metrics: Metrics) -> None:
     count = int(record.attributes.approximate_receive_count or 1)
     try:
         clients.client("sqs").change_message_visibility(
@@ -56,8 +60,14 @@ def _hide_for_backoff(record: SQSRecord, logger: Logger) -> None:
             ReceiptHandle=record.receipt_handle,
             VisibilityTimeout=backoff(count),
         )
-    except Exception:  # the queue's own visibility timeout (15 minutes) applies instead
-        logger.warning("could not delay the failed record", extra={"messageId": record.message_id})
+    except (BotoCoreError, ClientError) as error:
+        # Either way the queue's own visibility timeout (15 minutes) applies instead. A refusal (the policy, a
+        # queue that is gone) is our fault and would hold for every record: an error, counted, never a shrug.
+        if classify(error) != RETRYABLE:
+            refusal(error, "SQS", "ChangeMessageVisibility")
+            metrics.add_metric(name="ErrorRefused", unit=MetricUnit.Count, value=1)
+        else:
+            logger.warning("could not delay the failed record", extra={"messageId": record.message_id})
 
 
 class NotStarted(Exception):
@@ -72,16 +82,17 @@ def _out_of_time(context: Any) -> bool:
 
 
 def handle_batch(
-    event: dict[str, Any], context: Any, handle: Callable[[Any], Any], logger: Logger
+    event: dict[str, Any], context: Any, handle: Callable[[Any], Any], logger: Logger, metrics: Metrics
 ) -> dict[str, list[dict[str, str]]]:
-    """`handle` each record's envelope; answer the failed ones' ids (ReportBatchItemFailures)."""
+    """`handle` each record's envelope; answer the failed ones' ids (ReportBatchItemFailures). A record AWS refused
+    (errors.Refused, logged where it was refused) is counted as ErrorRefused."""
 
     def record_handler(record: SQSRecord) -> Any:
         if _out_of_time(context):
             # Started now, a record whose calls all hang would run the function past its Timeout, and a timed-out
             # invocation reports no batchItemFailures: every record, done or not, would come back after the queue's
             # 15 minutes. Left for the next invocation instead, after its own backoff.
-            _hide_for_backoff(record, logger)
+            _hide_for_backoff(record, logger, metrics)
             raise NotStarted(record.message_id)
         try:
             envelope: Any = json.loads(record.body)
@@ -89,8 +100,10 @@ def handle_batch(
             envelope = record.body  # not JSON: the handler refuses it as malformed
         try:
             return handle(envelope)
-        except Exception:
-            _hide_for_backoff(record, logger)
+        except Exception as error:
+            if isinstance(error, Refused):
+                metrics.add_metric(name="ErrorRefused", unit=MetricUnit.Count, value=1)
+            _hide_for_backoff(record, logger, metrics)
             raise
 
     # Even when every record failed, answer them as failures rather than fail the invocation: each keeps the

@@ -10,6 +10,7 @@ exactly how many tokens are spent. Counted in the report: FAULTS.total_injected 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime
@@ -19,7 +20,7 @@ import pytest
 from moto.core.responses import ActionResult
 from moto.ses.responses import EmailResponse
 
-from referrals import invites, storage
+from referrals import errors, invites, storage
 from referrals.config import DEFAULT_SITE, load_mail_settings, parse_settings
 from referrals.customers import Caller
 from referrals.ratelimit import invite_bucket, site_send_bucket
@@ -36,7 +37,7 @@ from tests.drills.invite_helpers import (
     spent,
     stack_env,
 )
-from tests.faults import KINDS, LOST, WRITES
+from tests.faults import DENIED, DROPPED, KINDS, LOST, TLS, UNREACHABLE, WRITES
 
 CUSTOMER_BUCKET = invite_bucket(DEFAULT_SITE.invites.bucket_capacity, DEFAULT_SITE.invites.refill_per_day)
 SITE_BUCKET = site_send_bucket(DEFAULT_SITE.invites.site_sends_per_second, DEFAULT_SITE.invites.site_burst_seconds)
@@ -90,6 +91,8 @@ def _cases(kinds: tuple[str, ...] = KINDS) -> Iterator[Any]:
                 continue
             drilled.add(step)
             for kind in (*kinds, LOST) if operation in WRITES else kinds:
+                if kind == "conflict" and operation == "SendBulkTemplatedEmail":
+                    continue  # a transaction conflict is DynamoDB's: SES has no such answer
                 yield pytest.param(flow, call, kind, id=f"{flow}-{call}:{step}-{kind}")
 
 
@@ -199,6 +202,9 @@ def test_a_lasting_fault_answers_cleanly_and_leaves_nothing_half_done(env, fault
     answer = env.call(SEND, {"a": invited}, me, email)
     faults.disarm()
     assert faults.injected >= 1
+    if step == "mail" and kind in MAY_HAVE_SENT:
+        _assert_sent_at_most_once(env, now, answer, me, email, invited, before, kind)
+        return
     # Then the client gets a clean, typed error, or true with what was not mailed beside it
     types = clean(answer)
     mailed = [a for a in invited if mails_to(a)]
@@ -234,7 +240,36 @@ def test_a_lasting_fault_answers_cleanly_and_leaves_nothing_half_done(env, fault
     assert spent_by(me, now)[0] == customer + len(invited)
 
 
-@pytest.mark.parametrize(("flow", "call", "kind"), list(_cases(("throttling", "internal", "timeout"))))
+# SES answers that say it may have sent (a 5xx, no answer in time, the answer lost): never sent again (mailer).
+MAY_HAVE_SENT = ("internal", "timeout", LOST)
+
+
+def _assert_sent_at_most_once(
+    env: Env, now: datetime, answer: dict, me: str, email: str, invited: list[str], before: int, kind: str
+) -> None:
+    """SES may have mailed the friends without saying so: reported SEND_UNCONFIRMED, their claims and tokens kept, so
+    the same request again skips them as recently invited. A friend whose mail went (the answer lost) has it once; a
+    friend whose mail never went waits out the cool-down: at most once, never twice."""
+    assert answer["data"]["sendReferralEmail"] is True
+    assert not_sent(answer) == dict.fromkeys(invited, "SEND_UNCONFIRMED")
+    assert [mails_to(a) for a in invited] == [1 if kind == LOST else 0] * len(invited)
+    assert all(claimed_by(me, a) for a in invited)
+    assert spent_by(me, now) == (before + len(invited),) * 2
+    again = env.call(SEND, {"a": invited}, me, email)
+    assert again["data"]["sendReferralEmail"] is True
+    assert not_sent(again) == dict.fromkeys(invited, "RECENTLY_INVITED")
+    assert [mails_to(a) for a in invited] == [1 if kind == LOST else 0] * len(invited)
+
+
+def _retried(flow: str, call: int, kind: str) -> bool:
+    """What a passing fault is retried at: every DynamoDB call; the SES send only when it cannot have been sent."""
+    return not (FLOWS[flow][call - 1][1] == "mail" and kind in MAY_HAVE_SENT)
+
+
+@pytest.mark.parametrize(
+    ("flow", "call", "kind"),
+    [case for case in _cases(("throttling", "internal", "timeout")) if _retried(*case.values)],
+)
 def test_a_passing_fault_is_retried_away(env, faults, now, ses_refuses, flow, call, kind):
     me, email, invited, before = prepare(flow, env, ses_refuses)
     # Given call N fails once, as AWS does now and then
@@ -284,21 +319,40 @@ def test_ses_refusing_every_recipient_fails_the_call_and_spends_nothing(env, now
     assert [mails_to(a) for a in invited] == [1, 1, 1]
 
 
-def test_ses_failing_the_whole_second_call_keeps_the_first(env, faults, now):
-    # Given a site that takes 60 addresses a call (two SES calls: 50 + 10), and SES failing the second call
+@pytest.mark.parametrize("kind", ["throttling", "internal"])
+def test_ses_failing_the_whole_second_call_keeps_the_first(env, faults, now, kind):
+    # Given a site that takes 60 addresses a call (two SES calls: 50 + 10), and SES failing the second call:
+    # throttled every time (nothing sent), or a 5xx (it may have sent)
     site = replace(DEFAULT_SITE, invites=replace(DEFAULT_SITE.invites, max_addresses_per_call=60, bucket_capacity=60))
     settings = replace(parse_settings("{}"), sites={"default": site})
     me, email = member(env)
     invited = friends(60)
-    faults.arm(1 + 2 + 60 + 2, "internal")  # account, two buckets, sixty claims, the first SES call, the second
+    second_send = 1 + 2 + 60 + 2  # account, two buckets, sixty claims, the first SES call, the second
+    # (a throttled send is asked again, up to three times in all: each is a call of its own)
+    faults.arm([second_send, second_send + 1, second_send + 2] if kind == "throttling" else second_send, kind)
     outcome = invites.send_invites(settings, load_mail_settings(), Caller(me, email, "default"), invited)
     faults.disarm()
-    assert faults.injected >= 1
-    # Then the first 50 went out; the last 10 are reported, released and refunded
-    assert len(outcome.sent) == 50 and [r for _, r in outcome.not_sent] == ["SEND_FAILED"] * 10
+    # Then the first 50 went out; the last 10 are reported: throttled, after three tries, released and refunded;
+    # after a 5xx (one try: SES may have sent them), unconfirmed, their claims and tokens kept
+    assert faults.injected == (3 if kind == "throttling" else 1)
+    refused = kind == "throttling"
+    assert len(outcome.sent) == 50
+    assert [r for _, r in outcome.not_sent] == ["SEND_FAILED" if refused else "SEND_UNCONFIRMED"] * 10
     assert [mails_to(a) for a in invited] == [1] * 50 + [0] * 10
-    assert [claimed_by(me, a) for a in invited] == [True] * 50 + [False] * 10
-    assert spent(f"CUSTOMER#{me}", invite_bucket(60, site.invites.refill_per_day), now) == 50
+    assert [claimed_by(me, a) for a in invited] == [True] * 50 + [not refused] * 10
+    assert spent(f"CUSTOMER#{me}", invite_bucket(60, site.invites.refill_per_day), now) == (50 if refused else 60)
+
+
+def test_ses_unreachable_is_tried_again_and_mails_once(env, faults, now):
+    # Given SES that cannot be reached on the first try (no connection: nothing can have been sent)
+    me, email = member(env)
+    invited = friends(2)
+    faults.arm(1 + 2 + 2 + 1, UNREACHABLE, attempts=1)  # account, two buckets, two claims, the send
+    answer = env.call(SEND, {"a": invited}, me, email)
+    # Then the send is made again and each friend mailed once
+    assert faults.injected == 1
+    assert answer == {"data": {"sendReferralEmail": True}}
+    assert [mails_to(a) for a in invited] == [1, 1]
 
 
 def _fail_on(count: int, original: Any) -> Any:
@@ -340,3 +394,63 @@ def test_an_exception_between_two_steps_gives_everything_back(env, now, where):
     # And the same request again sends both
     assert env.call(SEND, {"a": invited}, me, email) == {"data": {"sendReferralEmail": True}}
     assert [mails_to(a) for a in invited] == [1, 1]
+
+
+@pytest.mark.parametrize("kind", ["internal", TLS, DROPPED])
+def test_an_unconfirmed_send_is_counted(env, faults, now, capsys, kind):
+    # Given SES answering a 5xx to the send of two friends, or the connection failing once the request may have gone
+    # (a TLS error, the connection closed): tried once, never again
+    me, email = member(env)
+    invited = friends(2)
+    faults.arm(1 + 2 + 2 + 1, kind)  # account, two buckets, two claims, the send
+    capsys.readouterr()
+    answer = env.call(SEND, {"a": invited}, me, email)
+    faults.disarm()
+    # Then both are reported unconfirmed, and the metric an operator alarms on counts them
+    assert not_sent(answer) == dict.fromkeys(invited, "SEND_UNCONFIRMED")
+    metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert any(entry.get("InvitesUnconfirmed") == [2.0] for entry in metrics), metrics
+
+
+def test_ses_refusing_a_later_call_leaves_the_earlier_ones_standing(env, faults, now):
+    # Given 60 friends (two SES calls: 50 + 10), and SES refusing the second call outright (AccessDenied)
+    site = replace(DEFAULT_SITE, invites=replace(DEFAULT_SITE.invites, max_addresses_per_call=60, bucket_capacity=60))
+    settings = replace(parse_settings("{}"), sites={"default": site})
+    me, email = member(env)
+    invited = friends(60)
+    faults.arm(1 + 2 + 60 + 2, DENIED)
+    outcome = invites.send_invites(settings, load_mail_settings(), Caller(me, email, "default"), invited)
+    faults.disarm()
+    # Then the first 50, mailed, keep their claims and tokens (asking again cannot mail them twice); the last 10
+    # are reported, released and refunded
+    assert len(outcome.sent) == 50 and [r for _, r in outcome.not_sent] == ["SEND_FAILED"] * 10
+    assert [claimed_by(me, a) for a in invited] == [True] * 50 + [False] * 10
+    assert spent(f"CUSTOMER#{me}", invite_bucket(60, site.invites.refill_per_day), now) == 50
+
+
+def test_no_send_is_started_that_could_outlive_the_function(env, now):
+    # Given a call with less time left than one SES send may take at its worst (3.5 s)
+    me, email = member(env)
+    invited = friends(2)
+    settings = parse_settings("{}")
+    # When it comes to the send, Then it is not made: every friend not sent, released and refunded
+    with pytest.raises(errors.InvitationsNotSent) as raised:
+        caller = Caller(me, email, "default")
+        invites.send_invites(settings, load_mail_settings(), caller, invited, time_left=lambda: 2.0)
+    assert [entry["reason"] for entry in raised.value.info["notSent"]] == ["SEND_FAILED"] * 2
+    assert [mails_to(a) for a in invited] == [0, 0]
+    assert not any(claimed_by(me, a) for a in invited) and spent_by(me, now) == (0, 0)
+
+
+def test_a_throttled_send_is_not_tried_again_past_the_time_left(env, faults, now):
+    # Given SES throttling the send, and 3.6 s left: one try fits (3.5 s at worst), a pause and a second do not
+    me, email = member(env)
+    invited = friends(2)
+    faults.arm(1 + 2 + 2 + 1, "throttling")
+    caller = Caller(me, email, "default")
+    with pytest.raises(errors.InvitationsNotSent):
+        invites.send_invites(parse_settings("{}"), load_mail_settings(), caller, invited, time_left=lambda: 3.6)
+    faults.disarm()
+    # Then SES was asked once, and the friends were given back (not sent: SES said it throttled the call)
+    assert faults.injected == 1
+    assert not any(claimed_by(me, a) for a in invited) and spent_by(me, now) == (0, 0)

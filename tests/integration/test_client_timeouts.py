@@ -9,18 +9,18 @@ import pytest
 from devserver import idempotency
 from devserver.stack import REGION, Stack
 from referrals import clients, mailer
-from referrals.config import CLIENT_TIMEOUTS
+from referrals.config import CLIENT_TIMEOUTS, SES_TIMEOUTS, ClientTimeouts
 from referrals.storage import client as storage_client
 from referrals.storage.models import BucketItem, CustomerItem
 
 pytestmark = pytest.mark.usefixtures("aws_env")
 
 
-def _assert_fits(config) -> None:
-    assert config.connect_timeout == CLIENT_TIMEOUTS.connect_seconds
-    assert config.read_timeout == CLIENT_TIMEOUTS.read_seconds
+def _assert_fits(config, timeouts: ClientTimeouts = CLIENT_TIMEOUTS) -> None:
+    assert config.connect_timeout == timeouts.connect_seconds
+    assert config.read_timeout == timeouts.read_seconds
     assert config.retries["mode"] == "standard"
-    assert config.retries["total_max_attempts"] == CLIENT_TIMEOUTS.total_max_attempts
+    assert config.retries["total_max_attempts"] == timeouts.total_max_attempts
 
 
 def test_every_client_the_layer_builds_has_the_timeouts():
@@ -28,7 +28,7 @@ def test_every_client_the_layer_builds_has_the_timeouts():
     mailer._client = None
     _assert_fits(clients.client("events").meta.config)
     _assert_fits(clients.client("sqs").meta.config)
-    _assert_fits(mailer._ses().meta.config)
+    _assert_fits(mailer._ses().meta.config, SES_TIMEOUTS)
     storage_client._connection = None
     _assert_fits(storage_client._client().meta.config)
     for model in (CustomerItem, BucketItem):
@@ -40,6 +40,14 @@ def test_one_call_fits_well_inside_the_functions_timeout():
     assert CLIENT_TIMEOUTS.worst_case_seconds == 7.5
     timeouts = [spec.timeout_s for spec in Stack().functions().values()]
     assert min(timeouts) >= 10 > CLIENT_TIMEOUTS.worst_case_seconds
+
+
+def test_an_ses_send_is_made_once_by_botocore():
+    # SES takes no idempotency token: botocore must not resend a send whose answer was lost (referrals.mailer tries
+    # again only when nothing can have been sent, and only while the function's time left holds another try)
+    assert SES_TIMEOUTS.total_max_attempts == 1 and SES_TIMEOUTS.worst_case_seconds == 3.5
+    client_config = mailer._ses().meta.config
+    assert client_config.retries == {"mode": "standard", "total_max_attempts": 1}
 
 
 def test_the_template_says_the_same_for_clients_made_without_the_config():

@@ -9,9 +9,11 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from devserver.lambdas import LocalFunction
 from devserver.stack import ACCOUNT, REGION
+from referrals import clients
 from tests.conftest import load_event
 from tests.faults import SLOW
 
@@ -51,3 +53,38 @@ def test_a_record_is_not_started_once_its_worst_case_no_longer_fits(aws_env, fau
     # Then the first is done, and the second is left for a later invocation rather than started with 5 s left
     assert faults.injected == 1
     assert answer == {"batchItemFailures": [{"itemIdentifier": records[1]["messageId"]}]}
+
+
+def test_sqs_refusing_the_backoff_is_an_error_and_counted(aws_env, faults, monkeypatch, capsys, caplog):
+    function = LocalFunction(aws_env.functions()["MailEventsFunction"])
+    sqs = boto3.client("sqs", region_name=REGION)
+    records = _records(sqs, "MailEventsQueue", [json.dumps(load_event("ses-bounce.json"))])
+    # Given a record whose write keeps failing, and SQS refusing to delay it (as under a policy that lacked
+    # sqs:ChangeMessageVisibility)
+    made = clients.client
+
+    class RefusingDelays:
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        def change_message_visibility(self, **_: Any) -> None:
+            error = {"Error": {"Code": "AccessDenied", "Message": "not allowed"}}
+            raise ClientError(error, "ChangeMessageVisibility")
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+    monkeypatch.setattr(
+        clients, "client", lambda service: RefusingDelays(made(service)) if service == "sqs" else made(service)
+    )
+    faults.arm(1, "throttling")
+    capsys.readouterr()
+    answer = function.invoke({"Records": records})
+    faults.disarm()
+    # Then the record is answered failed (the queue's visibility timeout brings it back), and the refusal is not
+    # shrugged off: logged as an error naming the operation, and counted
+    assert answer == {"batchItemFailures": [{"itemIdentifier": records[0]["messageId"]}]}
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    refusals = [r for r in caplog.records if r.levelname == "ERROR" and getattr(r, "operation", None)]
+    assert [r.operation for r in refusals] == ["ChangeMessageVisibility"]
+    assert any(line.get("ErrorRefused") == [1.0] for line in lines)

@@ -331,15 +331,16 @@ def load_trace_subsegments() -> bool:
 
 @dataclass(frozen=True)
 class ClientTimeouts:
-    """How long one AWS SDK call may take: every client the layer builds (pynamodb's, SES, EventBridge, SQS) is
-    made with these, so a call that hangs ends well inside the function's Timeout and the give-back paths still
-    run (docs/faults.md, "Timeouts"). template.yaml's AWS_RETRY_MODE / AWS_MAX_ATTEMPTS say the same (a unit
-    test holds them together) for any client made without this config.
+    """How long one AWS SDK call may take: every client the layer builds (pynamodb's, EventBridge, SQS; SES with
+    SES_TIMEOUTS below) is made with these, so a call that hangs ends well inside the function's Timeout and the
+    give-back paths still run (docs/faults.md, "Timeouts"). template.yaml's AWS_RETRY_MODE / AWS_MAX_ATTEMPTS say
+    the same (a unit test holds them together) for any client made without this config.
 
     Worst case of one call: total_max_attempts * (connect + read) plus standard mode's backoff before each retry
     (at most 1 s, then 2 s): 3 * (0.5 + 1.0) + 3 = 7.5 s, which leaves 2.5 s of a 10 s Timeout for the give-back.
     DynamoDB answers in milliseconds and SES in well under a second: an answer 1 s late is taken as lost, and the
-    request is retried (which is why every write must be safe to apply twice: docs/faults.md, "lost answers").
+    request is retried (which is why every write must be safe to apply twice: docs/faults.md, "lost answers"; SES
+    sends are not, and are never retried after a lost answer: SES_TIMEOUTS).
     """
 
     connect_seconds: float = 0.5
@@ -365,3 +366,7 @@ class ClientTimeouts:
 
 
 CLIENT_TIMEOUTS = ClientTimeouts()
+# SES sends are not idempotent: its client makes one attempt (botocore would resend a send whose answer was lost,
+# mailing twice), and referrals.mailer asks again only when nothing can have been sent. A bulk send of 50 takes
+# longer than a DynamoDB call, and a late answer costs an UNCONFIRMED friend, so its read waits 3 s: 3.5 s at worst.
+SES_TIMEOUTS = ClientTimeouts(read_seconds=3.0, total_max_attempts=1)

@@ -8,8 +8,9 @@ Order of work, so that a refusal costs nothing and nothing is half-done:
 4. claim each address for the cool-down (one conditional UpdateItem each): suppressed or recently
    invited addresses are skipped and reported, and keep their token, so the bucket bounds the work
    any caller can cause;
-5. one SES bulk templated call per 50 addresses; addresses SES refused are reported, their claims
-   released and their tokens given back.
+5. one SES bulk templated call per 50 addresses, sent at most once (referrals.mailer); addresses SES refused
+   are reported, their claims released and their tokens given back; addresses SES may have mailed without
+   saying so (a timeout, a 5xx) are reported SEND_UNCONFIRMED and keep their claims and tokens.
 Anything that fails before the mail goes out (a store that keeps refusing, a bug) gives back every token and
 claim the call took, then surfaces: nothing is half-done (tests/drills/test_faults_invites.py).
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parseaddr
@@ -112,6 +114,7 @@ def send_invites(
     caller: Caller,
     addresses: list[str],
     now: datetime | None = None,
+    time_left: Callable[[], float] = lambda: float("inf"),
 ) -> InviteOutcome:
     """Email each address an invite from the caller. See the module docstring for the order of work.
 
@@ -161,17 +164,23 @@ def send_invites(
         if not to_send:
             return InviteOutcome(not_sent=not_sent)
         data = template_data(site, customer.first_name, customer.code)
-        deliveries = mailer.send_bulk(mail, site, data, [r.address for r in to_send])  # raises only if refused
+        # Raises only when SES refused the first call outright (nothing sent); `time_left` keeps a send from
+        # starting that could outlive the function.
+        deliveries = mailer.send_bulk(mail, site, data, [r.address for r in to_send], time_left)
     except Exception:
         # Refused or failed before anything was mailed: give back every token and claim this call took.
         _give_back(site.key, caller.customer_id, now_s, to_send + claiming, spent, cost)
         raise
     by_address = {r.address: r for r in to_send}
-    failed = [by_address[d.address] for d in deliveries if d.error is not None]
+    failed = [by_address[d.address] for d in deliveries if d.outcome is mailer.Sent.REFUSED]
+    # SES gave no answer that says either way: it may have mailed them. Their claims and tokens stay, so the
+    # same request again skips them (RECENTLY_INVITED) instead of mailing a friend twice.
+    unconfirmed = [by_address[d.address] for d in deliveries if d.outcome is mailer.Sent.UNCONFIRMED]
     not_sent.extend((recipient.given, "SEND_FAILED") for recipient in failed)
+    not_sent.extend((recipient.given, "SEND_UNCONFIRMED") for recipient in unconfirmed)
     _give_back(site.key, caller.customer_id, now_s, failed, spent, len(failed))
-    sent = [by_address[d.address].given for d in deliveries if d.error is None]
-    if not sent and failed:
+    sent = [by_address[d.address].given for d in deliveries if d.outcome is mailer.Sent.ACCEPTED]
+    if not sent and not unconfirmed and failed:
         raise InvitationsNotSent(not_sent)
     return InviteOutcome(sent=sent, not_sent=not_sent)
 
