@@ -46,8 +46,14 @@ def redrive(sqs: Any, dead_letters: str, source: str, move_task: bool = False) -
     )
     moved = seen = 0
     while seen < waiting and (
+        # Long polling (WaitTimeSeconds > 0) asks every SQS server; a short poll samples some of them and may
+        # answer nothing while messages wait, which would end the run early.
         messages := sqs.receive_message(
-            QueueUrl=from_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=60
+            QueueUrl=from_url,
+            MaxNumberOfMessages=10,
+            MessageAttributeNames=["All"],
+            VisibilityTimeout=60,
+            WaitTimeSeconds=1,
         ).get("Messages", [])
     ):
         for message in messages:

@@ -51,3 +51,15 @@ def test_a_malformed_dead_letter_is_left_for_a_person_and_one_run_moves_only_wha
     assert moved["Body"] == '{"detail": {}}'
     left = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])
     assert left["Attributes"]["ApproximateNumberOfMessagesNotVisible"] == "1"
+
+
+def test_the_redrive_long_polls_so_no_sampled_empty_answer_ends_it(aws_env):
+    # SQS's short poll asks a sample of its servers and may answer nothing while messages wait; a long poll
+    # (WaitTimeSeconds > 0) asks them all. moto never samples, so what is checked is the request itself.
+    sqs = boto3.client("sqs", region_name=REGION)
+    asked: list[dict] = []
+    sqs.meta.events.register("provide-client-params.sqs.ReceiveMessage", lambda params, **_: asked.append(params))
+    dlq = sqs.get_queue_url(QueueName="CustomerEventsDeadLetterQueue")["QueueUrl"]
+    sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps({"detail": {}}))
+    assert redrive(sqs, "CustomerEventsDeadLetterQueue", "CustomerEventsQueue") == 1
+    assert asked and all(params.get("WaitTimeSeconds", 0) >= 1 for params in asked)

@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from referrals import clients, storage
+from referrals import clients, formats, storage
 from referrals.config import load_event_settings
 from referrals.errors import Busy, Refused
 from referrals.storage.client import RETRYABLE, classify, error_code, refusal
@@ -32,10 +32,6 @@ def _bus() -> str:
     return load_event_settings().bus_name
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
-
-
 def record(referee_id: str, detail_type: str, key: str, detail: dict[str, Any], at: datetime) -> storage.OutboxItem:
     """The outbox record of one event; due for republishing `GRACE` after `at` unless published before."""
     return storage.OutboxItem(
@@ -43,9 +39,9 @@ def record(referee_id: str, detail_type: str, key: str, detail: dict[str, Any], 
         f"EVENT#{key}",
         detail_type=detail_type,
         detail=json.dumps({"idempotencyKey": key, **detail}, separators=(",", ":")),
-        at=_iso(at),
+        at=formats.iso(at),
         due_shard=storage.due_shard(referee_id),
-        due_at=_iso(at + GRACE),
+        due_at=formats.iso(at + GRACE),
     )
 
 
