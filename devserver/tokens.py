@@ -94,11 +94,12 @@ def mint(
     return sign(claims, key)
 
 
-def sign(claims: dict[str, Any], key: str | None = None) -> str:
-    """An HS256 token with exactly these claims, signed with the local key (or `key`)."""
-    header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+def sign(claims: Any, key: str | None = None, header: dict[str, Any] | None = None) -> str:
+    """A token with exactly these claims, HMAC-SHA256-signed with the local key (or `key`); its header says HS256
+    unless `header` says otherwise (the drills forge headers: `alg: none`, key confusion)."""
+    header = _b64(json.dumps(header if header is not None else {"alg": "HS256", "typ": "JWT"}).encode())
     body = _b64(json.dumps(claims).encode())
-    signature = hmac.new((key or secret()).encode(), f"{header}.{body}".encode(), hashlib.sha256).digest()
+    signature = hmac.new((secret() if key is None else key).encode(), f"{header}.{body}".encode(), hashlib.sha256).digest()
     return f"{header}.{body}.{_b64(signature)}"
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import copy
 import hashlib
-import hmac
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -518,10 +517,7 @@ def _parts(token: str) -> tuple[dict, dict, str]:
 
 def _sign(header: dict, claims: dict | list, key: str | None = None) -> str:
     """Signed with HMAC-SHA256 under the stand-in's key (unless given), whatever the header claims."""
-    head = _b64(header)
-    body = _b64(json.dumps(claims).encode())
-    signature = hmac.new((tokens.secret() if key is None else key).encode(), f"{head}.{body}".encode(), hashlib.sha256)
-    return f"{head}.{body}.{_b64(signature.digest())}"
+    return tokens.sign(claims, key, header)
 
 
 def _with(token: str, header: dict | None = None, claims: dict | None = None, signature: str | None = None) -> str:
