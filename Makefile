@@ -7,7 +7,7 @@ export AWS_DEFAULT_REGION ?= eu-west-1
 export SAM_CLI_TELEMETRY := 0
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: dev test install lint template-checks unit build bench clean screenshots redrive
+.PHONY: dev test install lint template-checks unit build bench clean screenshots redrive smoke
 
 $(VENV)/.installed: requirements-dev.txt
 	@if [ -z "$(PYTHON313)" ]; then \
@@ -67,6 +67,12 @@ redrive: $(VENV)/.installed
 	  echo "usage: make redrive DLQ=<dead-letter queue: URL, ARN or name> QUEUE=<its source queue> [MOVE_TASK=1]"; \
 	  exit 2; fi
 	$(PY) -m devserver.redrive '$(DLQ)' '$(QUEUE)' $(if $(filter 1 yes true,$(MOVE_TASK)),--move-task)
+
+# The README's story, the first thing to run after a deploy (docs/deploy.md, "The first smoke test"): against a
+# deployed stack with URL=<GraphQLUrl> and SMOKE_API_KEY, SMOKE_TOKEN_A, SMOKE_TOKEN_B in the environment (two
+# Cognito users' ID tokens; never on the command line), or with LOCAL=<base URL> against `make dev`.
+smoke:
+	@python3 -m tests.smoke $(if $(LOCAL),--local '$(LOCAL)',--url '$(URL)')
 
 clean:
 	rm -rf $(VENV) .aws-sam

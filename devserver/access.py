@@ -347,6 +347,12 @@ def required(service: str, operation: str, params: dict[str, Any], region: str =
             needs.append((f"ses:{operation}", params.get("TemplateArn") or f"{ses}:template/{params['Template']}"))
         if params.get("ConfigurationSetName"):
             needs.append((f"ses:{operation}", f"{ses}:configuration-set/{params['ConfigurationSetName']}"))
+    elif service == "cognito-idp" and "UserPoolId" in params:  # a pool's control plane: on the pool
+        needs.append(
+            (f"cognito-idp:{operation}", f"arn:aws:cognito-idp:{region}:{ACCOUNT}:userpool/{params['UserPoolId']}")
+        )
+    elif service == "appsync" and "apiId" in params:  # an API's control plane (UpdateApiKey): on the API
+        needs.append((f"appsync:{operation}", f"arn:aws:appsync:{region}:{ACCOUNT}:apis/{params['apiId']}"))
     else:  # nothing the functions call: judged on "*", as an action without resource-level permissions is
         needs.append((f"{service}:{operation}", "*"))
     return list(dict.fromkeys(needs))

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from devserver import access
-from devserver.stack import REGION, Stack
+from devserver.stack import PHYSICAL, REGION, Stack
 
 _request_lock = threading.RLock()
 # botocore asks every `before-send` handler and uses the first answer, so moto serves a request even when an
@@ -79,6 +79,10 @@ def provision(stack: Stack) -> None:
     and from now on hold the functions to the roles it gives them (devserver/access.py)."""
     import boto3
 
+    named = stack.environment()
+    _provision_api_keys(stack)  # first: the functions' roles and variables name the ids moto gives them
+    # Variables that name such an id were exported before it existed (they share this process's environment)
+    os.environ.update({key: value for key, value in stack.environment().items() if named.get(key) != value})
     access.enforce(stack)
 
     dynamodb = boto3.client("dynamodb", region_name=REGION)
@@ -123,6 +127,64 @@ def provision(stack: Stack) -> None:
     for logical_id, props in stack.of_type("AWS::SES::ConfigurationSet").items():
         ses.create_configuration_set(ConfigurationSet={"Name": stack.resolve(props.get("Name")) or logical_id})
     verify_senders(stack)
+    _say_what_is_not_emulated(stack)
+
+
+def _provision_api_keys(stack: Stack) -> None:
+    """The GraphQL API and its API keys in moto, so a function that manages a key (ApiKeyKeeperFunction) finds it.
+    The stand-in serves GraphQL itself (devserver/appsync.py); these exist for the AppSync control plane only."""
+    import boto3
+
+    appsync = boto3.client("appsync", region_name=REGION)
+    for logical_id in stack.of_type("AWS::AppSync::GraphQLApi"):
+        api = appsync.create_graphql_api(name=logical_id, authenticationType="API_KEY")["graphqlApi"]
+        PHYSICAL[(logical_id, "ApiId")] = api["apiId"]
+    for logical_id, props in stack.of_type("AWS::AppSync::ApiKey").items():
+        key = appsync.create_api_key(apiId=stack.resolve(props["ApiId"]))["apiKey"]
+        PHYSICAL[(logical_id, "ApiKeyId")] = key["id"]
+
+
+# What the template declares that the stand-in does not make, and why that is safe to leave out locally. A type
+# that is neither made nor listed here fails tests/unit/test_local_emulation.py until someone decides.
+NOT_EMULATED = {
+    "AWS::Cognito::UserPool": "tokens are minted locally (devserver/tokens.py)",
+    "AWS::Cognito::UserPoolClient": "the local tokens carry its audience",
+    "AWS::Logs::LogGroup": "functions log to the console",
+    "AWS::CloudWatch::Alarm": "nothing to watch locally; docs/operations.md says what each means",
+    "AWS::CloudWatch::Dashboard": "no CloudWatch locally",
+    "AWS::SNS::Topic": "alarms are not raised locally",
+    "AWS::WAFv2::WebACL": "no WAF locally; the service's own limits stand",
+    "AWS::WAFv2::WebACLAssociation": "no WAF locally",
+    "AWS::Lambda::Permission": "the stand-in invokes the functions itself",
+    "AWS::IAM::Role": "the functions' roles are enforced (devserver/access.py); the API's service roles need none",
+    "AWS::IAM::ManagedPolicy": "callers' policies: the local IAM header stands for them",
+    "AWS::SQS::QueuePolicy": "EventBridge delivers to the queues directly",
+    "AWS::Events::Rule": "devserver/eventbridge.py routes events by the rules' patterns",
+    "AWS::SES::ConfigurationSetEventDestination": "bounces and complaints are sent as sample events",
+    "AWS::Serverless::LayerVersion": "the layer's code is on the path",
+    "AWS::AppSync::GraphQLSchema": "devserver/appsync.py serves the same schema.graphql",
+    "AWS::AppSync::DataSource": "devserver/appsync.py calls the functions the resolvers name",
+    "AWS::AppSync::Resolver": "devserver/appsync.py resolves each field with its function",
+}
+EMULATED = {
+    "AWS::DynamoDB::Table",
+    "AWS::SQS::Queue",
+    "AWS::Events::EventBus",
+    "AWS::SES::Template",
+    "AWS::SES::ConfigurationSet",
+    "AWS::AppSync::GraphQLApi",
+    "AWS::AppSync::ApiKey",
+    "AWS::Serverless::Function",
+}
+
+
+def _say_what_is_not_emulated(stack: Stack) -> None:
+    """One line naming what the template declares and the stand-in leaves out (never silently)."""
+    import sys
+
+    kinds = sorted({props.get("Type", "") for props in stack.resources.values()} - EMULATED)
+    if kinds:
+        print("local stand-in: not emulated: " + ", ".join(kinds) + " (devserver/aws.py NOT_EMULATED)", file=sys.stderr)
 
 
 def published_queue(bus: str) -> str:

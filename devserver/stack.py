@@ -14,6 +14,9 @@ ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
+# Ids AWS makes up when it creates a resource, as the stand-in's moto made them (devserver/aws.py provision):
+# (logical id, attribute) -> value. Without an entry, a resource's attribute is its logical id.
+PHYSICAL: dict[tuple[str, str], str] = {}
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -126,9 +129,23 @@ class Stack:
         return yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
 
     def _condition(self, name: str) -> bool:
-        definition = self.document.get("Conditions", {})[name]
-        left, right = definition["Fn::Equals"]
-        return bool(self.resolve(left) == self.resolve(right))
+        return self._holds(self.document.get("Conditions", {})[name])
+
+    def _holds(self, definition: dict[str, Any]) -> bool:
+        """A condition's value: Fn::Equals, Fn::Not, Fn::And, Fn::Or, or another condition by name."""
+        ((key, arg),) = definition.items()
+        if key == "Fn::Equals":
+            left, right = arg
+            return bool(self.resolve(left) == self.resolve(right))
+        if key == "Fn::Not":
+            return not self._holds(arg[0])
+        if key == "Fn::And":
+            return all(self._holds(part) for part in arg)
+        if key == "Fn::Or":
+            return any(self._holds(part) for part in arg)
+        if key == "Condition":
+            return self._condition(arg)
+        raise ValueError(f"the stand-in does not evaluate {key} in a condition")
 
     def _ref(self, name: str) -> str:
         if name in self.parameters:
@@ -136,12 +153,20 @@ class Stack:
         pseudo = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws", "AWS::StackName": "local"}
         if name in pseudo:
             return pseudo[name]
-        if self.resources.get(name, {}).get("Type") == "AWS::SQS::Queue":
+        kind = self.resources.get(name, {}).get("Type")
+        if kind == "AWS::SQS::Queue":
             return f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}"
+        if kind == "AWS::AppSync::ApiKey":  # Ref is the key's ARN
+            api = self.resolve(self.resources[name]["Properties"]["ApiId"])
+            return f"arn:aws:appsync:{REGION}:{ACCOUNT}:apis/{api}/apikey/{self._get_att(name, 'ApiKeyId')}"
         return name
 
     def _get_att(self, name: str, attribute: str) -> str:
         kind = self.resources.get(name, {}).get("Type", "")  # SAM-generated resources are not in the file
+        if (name, attribute) in PHYSICAL:
+            return PHYSICAL[(name, attribute)]
+        if kind == "AWS::AppSync::GraphQLApi" and attribute == "Arn":
+            return f"arn:aws:appsync:{REGION}:{ACCOUNT}:apis/{self._get_att(name, 'ApiId')}"
         if attribute == "Arn":
             service = {
                 "AWS::SQS::Queue": "sqs",

@@ -99,7 +99,8 @@ def sign(claims: Any, key: str | None = None, header: dict[str, Any] | None = No
     unless `header` says otherwise (the drills forge headers: `alg: none`, key confusion)."""
     header = _b64(json.dumps(header if header is not None else {"alg": "HS256", "typ": "JWT"}).encode())
     body = _b64(json.dumps(claims).encode())
-    signature = hmac.new((secret() if key is None else key).encode(), f"{header}.{body}".encode(), hashlib.sha256).digest()
+    signing_key = secret() if key is None else key
+    signature = hmac.new(signing_key.encode(), f"{header}.{body}".encode(), hashlib.sha256).digest()
     return f"{header}.{body}.{_b64(signature)}"
 
 

@@ -91,6 +91,8 @@ def register(input: dict[str, Any]) -> dict[str, Any]:  # noqa: A002 - the schem
     )
     if outcome.new_customer:
         metrics.add_metric(name="Registrations", unit=MetricUnit.Count, value=1)
+        if input.get("referralCode") and outcome.customer is not None:
+            observability.count_for_site("SignUpsWithCode", outcome.customer.site)
     else:
         metrics.add_metric(name=f"RegistrationRefused{outcome.error}", unit=MetricUnit.Count, value=1)
     logger.info("register", extra={"outcome": outcome.error or "CREATED", "withCode": bool(input.get("referralCode"))})
@@ -108,10 +110,12 @@ def send_referral_email(emailAddresses: list[str]) -> Any:  # noqa: N803 - the s
     from referrals import invites  # mail and rate limits: only this field needs them
 
     context = app.lambda_context
+    caller = _caller()
     outcome = invites.send_invites(
-        settings, mail_settings, _caller(), emailAddresses, time_left=lambda: _seconds_left(context)
+        settings, mail_settings, caller, emailAddresses, time_left=lambda: _seconds_left(context)
     )
     metrics.add_metric(name="InvitesSent", unit=MetricUnit.Count, value=len(outcome.sent))
+    observability.count_for_site("InvitesSent", customers.site_of(settings, caller).key, len(outcome.sent))
     if outcome.not_sent:
         metrics.add_metric(name="InvitesNotSent", unit=MetricUnit.Count, value=len(outcome.not_sent))
         unconfirmed = sum(reason == "SEND_UNCONFIRMED" for _, reason in outcome.not_sent)

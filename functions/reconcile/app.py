@@ -60,5 +60,7 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         ("DueItemsContended", report.contended),
     ):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    for site, earned in report.earned_by_site.items():
+        observability.count_for_site("ReferralRewardEarned", site, earned)
     logger.info("reconciled", extra={"now": formats.iso(now), **asdict(report)})
     return {"time": formats.iso(now), **asdict(report)}

@@ -41,3 +41,15 @@ def tracer() -> TracerLike:
     from aws_lambda_powertools import Tracer
 
     return Tracer()
+
+
+def count_for_site(name: str, site: str | None, value: float = 1) -> None:
+    """A programme figure for one site: its own EMF record with the dimensions `service` and `site`, beside the
+    service-wide figure the function adds to its Metrics (which alarms watch). The dashboard draws a line per site
+    (template.yaml `Dashboard`, docs/operations.md)."""
+    if not site or value <= 0:
+        return
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+    with single_metric(name=name, unit=MetricUnit.Count, value=value) as metric:
+        metric.add_dimension("site", site)

@@ -103,6 +103,15 @@ def handle_batch(
         except Exception as error:
             if isinstance(error, Refused):
                 metrics.add_metric(name="ErrorRefused", unit=MetricUnit.Count, value=1)
+            # What failed and how often, never the record's body: a day of these precedes a dead letter.
+            logger.warning(
+                "record failed: it comes back after its backoff",
+                extra={
+                    "messageId": record.message_id,
+                    "errorType": type(error).__name__,
+                    "receiveCount": int(record.attributes.approximate_receive_count or 1),
+                },
+            )
             _hide_for_backoff(record, logger, metrics)
             raise
 

@@ -28,10 +28,11 @@ pytestmark = pytest.mark.browser
 
 
 def reconcile_function(local_api: Any) -> str:
-    """The scheduled reconciliation, found by its ScheduleV2 event rather than by name."""
+    """The scheduled reconciliation, found by its hourly ScheduleV2 event rather than by name."""
     status, functions = local_api.request("GET", "/_local/functions")
     assert status == 200
-    (logical_id,) = [f["logicalId"] for f in functions if any(e["type"] == "ScheduleV2" for e in f["events"])]
+    hourly = {"type": "ScheduleV2", "expression": "rate(1 hour)"}
+    (logical_id,) = [f["logicalId"] for f in functions if hourly in f["events"]]
     return logical_id
 
 

@@ -32,7 +32,24 @@ LOGGING_EVENT: dict[str, dict[str, Any]] = {
     "OrderEventsFunction": {"id": "not-an-order", "detail-type": "Nothing"},  # "malformed order event"
     "MailEventsFunction": load_event("ses-bounce.json"),  # "mail event"
     "ReconcileFunction": {"time": "2000-01-01T00:00:00Z"},  # "reconciled", nothing due so long ago
+    "ApiKeyKeeperFunction": {},  # "public API key extended"
+    "PreTokenGenerationFunction": {},  # "token site set", for a pool and client made in the test (_event)
 }
+
+
+def _event(logical_id: str) -> dict[str, Any]:
+    if logical_id != "PreTokenGenerationFunction":
+        return LOGGING_EVENT[logical_id]
+    import boto3
+
+    from devserver.stack import REGION
+
+    cognito = boto3.client("cognito-idp", region_name=REGION)
+    pool = cognito.create_user_pool(PoolName="shoppers")["UserPool"]["Id"]
+    client = cognito.create_user_pool_client(UserPoolId=pool, ClientName="shop-site-default")["UserPoolClient"]
+    event = load_event("pre-token-generation.json")
+    event["userPoolId"], event["callerContext"]["clientId"] = pool, client["ClientId"]
+    return event
 
 
 class Logged:
@@ -68,13 +85,14 @@ def test_every_function_of_the_template_is_covered():
 @pytest.mark.parametrize("logical_id", sorted(LOGGING_EVENT))
 def test_keys_appended_in_one_invocation_are_gone_in_the_next(logical_id):
     function = LocalFunction(Stack().functions()[logical_id])
-    function.invoke(LOGGING_EVENT[logical_id])
+    event = _event(logical_id)
+    function.invoke(event)
     (environment,) = function._idle  # the warm environment the next invocation reuses
     # Given the first invocation's handler left a key on the module's logger, as `logger.append_keys` does
     environment.logger.append_keys(leftOver="from-the-first-invocation")
     # When the same environment is invoked again
     with _logged(environment) as logged:
-        function.invoke(LOGGING_EVENT[logical_id])
+        function.invoke(event)
     assert function.cold_starts == 1
     lines = logged.lines()
     # Then its log lines carry none of the first invocation's keys, and still the invocation's context

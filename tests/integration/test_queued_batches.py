@@ -88,3 +88,18 @@ def test_sqs_refusing_the_backoff_is_an_error_and_counted(aws_env, faults, monke
     refusals = [r for r in caplog.records if r.levelname == "ERROR" and getattr(r, "operation", None)]
     assert [r.operation for r in refusals] == ["ChangeMessageVisibility"]
     assert any(line.get("ErrorRefused") == [1.0] for line in lines)
+
+
+def test_a_failed_record_is_logged_with_what_failed_and_not_its_body(aws_env, faults, caplog):
+    function = LocalFunction(aws_env.functions()["MailEventsFunction"])
+    sqs = boto3.client("sqs", region_name=REGION)
+    records = _records(sqs, "MailEventsQueue", [json.dumps(load_event("ses-bounce.json"))])
+    # Given a record whose write DynamoDB keeps throttling
+    faults.arm(1, "throttling")
+    answer = function.invoke({"Records": records})
+    faults.disarm()
+    # Then it is answered failed, and one line says which record, what failed and how often: never its addresses
+    assert answer == {"batchItemFailures": [{"itemIdentifier": records[0]["messageId"]}]}
+    (line,) = [r for r in caplog.records if r.getMessage().startswith("record failed")]
+    assert (line.messageId, line.errorType, line.receiveCount) == (records[0]["messageId"], "Busy", 1)
+    assert "@" not in caplog.text

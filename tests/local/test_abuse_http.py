@@ -83,7 +83,9 @@ def test_flagged_sign_ups_show_why_are_held_and_a_server_releases_one(local_api)
     status, run = local_api.request(
         "POST", "/_local/invoke/ReconcileFunction", {"time": (now + timedelta(days=15)).isoformat()}
     )
-    assert status == 200 and run["held"] == 2 and run["earned"] == 0
+    # (the local server is the session's: the run settles whatever else is due in it, so its totals are at least
+    # ours; what happened to these two friends is read below, friend by friend)
+    assert status == 200 and run["held"] >= 2
     # Then no reward: each is held, says so, and the reviewer is told
     for friend in flagged:
         assert _published(local_api, "ReferralRewardEarned", friend) == []

@@ -18,8 +18,11 @@ def test_rate_expressions_and_nothing_else_have_a_period():
 
 def test_the_reconciliation_runs_hourly_with_the_scheduled_time_in_its_input():
     functions = {name: LocalFunction(spec) for name, spec in Stack().functions().items()}
-    ((function, event, every),) = Scheduler(functions).jobs
-    assert function.spec.logical_id == "ReconcileFunction" and every == timedelta(hours=1)
+    jobs = {function.spec.logical_id: (function, event, every) for function, event, every in Scheduler(functions).jobs}
+    assert set(jobs) == {"ReconcileFunction", "ApiKeyKeeperFunction"}
+    assert jobs["ApiKeyKeeperFunction"][2] == timedelta(days=1)  # the public key's expiry moved ahead daily
+    function, event, every = jobs["ReconcileFunction"]
+    assert every == timedelta(hours=1)
     at = datetime(2031, 2, 3, 4, 5, 6, tzinfo=UTC)
     assert scheduled_event(function, event, at) == {"time": "2031-02-03T04:05:06Z"}
 

@@ -27,7 +27,7 @@ def _access(client_id: object) -> dict:
 
 def test_the_client_is_the_template_s():
     regex = Stack().api_settings()["UserPoolConfig"]["AppIdClientRegex"]
-    assert regex == "^StorefrontClient$"
+    assert regex == "^(StorefrontClient)$"
     assert tokens.app_client() == tokens.AppClient("StorefrontClient", regex)
 
 
@@ -86,7 +86,7 @@ def test_a_validly_signed_token_of_another_client_is_refused(claims):
 
 def test_a_deployment_with_an_existing_pool_accepts_its_client_only():
     client = tokens.AppClient.of(Stack({"ExistingUserPoolId": "eu-west-1_pool", "ExistingUserPoolClientId": "abc123"}))
-    assert client == tokens.AppClient("abc123", "^abc123$")
+    assert client == tokens.AppClient("abc123", "^(abc123)$")
     assert tokens.verify(tokens.mint("customer-a", "a@example.com", client=client), client)["aud"] == "abc123"
     with pytest.raises(tokens.InvalidToken, match="client"):
         tokens.verify(tokens.mint("customer-a", "a@example.com"), client)

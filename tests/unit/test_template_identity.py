@@ -77,8 +77,11 @@ def test_appsync_accepts_tokens_of_the_stacks_client_only():
     assert not re.fullmatch(regex, "StorefrontClientX") and not re.fullmatch(regex, "AdminClient")
     assert re.search(regex, "xStorefrontClient") is None, "anchored, whichever way AppSync matches"
     api = STACK.resources["GraphQLApi"]["Properties"]["UserPoolConfig"]
-    (when_created, _) = api["AppIdClientRegex"]["Fn::If"][1:]
-    assert when_created == {"Fn::Sub": "^${StorefrontClient}$"}
+    (text, names) = api["AppIdClientRegex"]["Fn::Sub"]
+    assert text == "^(${Client}${More})$"
+    assert names["Client"] == {
+        "Fn::If": ["CreateUserPool", {"Ref": "StorefrontClient"}, {"Ref": "ExistingUserPoolClientId"}]
+    }
 
 
 def test_with_an_existing_pool_appsync_accepts_the_client_given_with_it():

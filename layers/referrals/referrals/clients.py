@@ -1,6 +1,6 @@
-"""Clients of the AWS services besides DynamoDB (EventBridge, SQS): botocore's, one per service, made on first use
-in the store's region, with the timeouts and retry budget of referrals.config.CLIENT_TIMEOUTS. boto3 is not
-imported for them: it costs cold-start time."""
+"""Clients of the AWS services besides DynamoDB and SES (EventBridge, SQS, AppSync): botocore's, one per service,
+made on first use in the store's region, with the timeouts and retry budget of referrals.config.CLIENT_TIMEOUTS.
+boto3 is not imported for them: it costs cold-start time."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from functools import cache
 from typing import Any
 
 from referrals import storage
-from referrals.config import CLIENT_TIMEOUTS
+from referrals.config import CLIENT_TIMEOUTS, ClientTimeouts
 
 
 @cache
-def client(service: str) -> Any:
+def client(service: str, timeouts: ClientTimeouts = CLIENT_TIMEOUTS) -> Any:
     import botocore.session
 
     return botocore.session.get_session().create_client(
-        service, region_name=storage.settings().region, config=CLIENT_TIMEOUTS.botocore_config()
+        service, region_name=storage.settings().region, config=timeouts.botocore_config()
     )

@@ -370,3 +370,23 @@ CLIENT_TIMEOUTS = ClientTimeouts()
 # mailing twice), and referrals.mailer asks again only when nothing can have been sent. A bulk send of 50 takes
 # longer than a DynamoDB call, and a late answer costs an UNCONFIRMED friend, so its read waits 3 s: 3.5 s at worst.
 SES_TIMEOUTS = ClientTimeouts(read_seconds=3.0, total_max_attempts=1)
+# Cognito gives a trigger 5 s: two attempts (2 * 1.5 s and a 1 s backoff, 4 s at worst) fit where three do not.
+TRIGGER_TIMEOUTS = ClientTimeouts(total_max_attempts=2)
+
+
+_APPSYNC_ID = (re.compile(r"[A-Za-z0-9-]{1,128}"), "an AppSync id")
+
+
+@dataclass(frozen=True)
+class PublicKeySettings:
+    """The public API key the keeper extends: its API's id and its own (template.yaml)."""
+
+    api_id: str
+    key_id: str
+
+
+def load_public_key_settings() -> PublicKeySettings:
+    return PublicKeySettings(
+        api_id=_required("API_ID", "the GraphQL API's id, set by template.yaml", _APPSYNC_ID),
+        key_id=_required("API_KEY_ID", "the public API key's id, set by template.yaml", _APPSYNC_ID),
+    )

@@ -12,7 +12,7 @@ is the order event's time, the scheduled run's, or the reviewer's request's.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -65,6 +65,7 @@ class Applied:
     announced: tuple[str, ...] = ()
     published: int = 0
     unpublished: int = 0
+    site: str | None = None  # the referral's, for the programme's figures per site
 
 
 def apply_order_event(settings: Settings, fact: OrderFact) -> Applied:
@@ -117,6 +118,7 @@ def apply_order_event(settings: Settings, fact: OrderFact) -> Applied:
             tuple(e.detail_type for e in events),
             published.published,
             published.unpublished,
+            referral.site,
         )
     raise Busy()
 
@@ -199,6 +201,7 @@ class ReconcileReport:
     unpublished: int = 0
     contended: int = 0
     complete: bool = True
+    earned_by_site: dict[str, int] = field(default_factory=dict)  # the programme's figures per site
 
 
 # Events published together by the reconciliation: a BatchWriteItem's worth of outbox deletes (25), which is
@@ -287,6 +290,7 @@ def _settle(
             settled, events = _earn_or_cap(site, referral, version, now)
             if settled is Status.EARNED:
                 report.earned += 1
+                report.earned_by_site[referral.site] = report.earned_by_site.get(referral.site, 0) + 1
                 return events
             if settled is Status.CAPPED:
                 report.capped += 1
