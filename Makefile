@@ -13,9 +13,11 @@ $(VENV)/.installed: requirements-dev.txt
 	@if [ -z "$(PYTHON313)" ]; then \
 	  echo "python3.13 is needed: install it (pyenv install 3.13, or your OS's python3.13 package) and retry."; \
 	  exit 1; fi
+	@echo "Installing the development environment into $(VENV) (the first time: a few minutes)..."
 	$(PYTHON313) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@echo "Installed."
 	@touch $@
 
 # checkov pins boto3, packaging and networkx below what sam, cfn-lint and moto need: it gets a venv of its own.

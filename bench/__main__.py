@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import platform
 import time
 from pathlib import Path
 from typing import Any
@@ -88,6 +91,14 @@ def cost_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def machine() -> str:
+    """Which machine gave the figures: they are ratios within one run, but the absolute ones depend on it."""
+    return (
+        f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"{platform.python_implementation()} {platform.python_version()}, {time.strftime('%Y-%m-%d')}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
@@ -98,18 +109,22 @@ def main() -> None:
     costs.hooks()  # before any AWS client exists in this process
     chosen = set(args.only or ["coldstart", "operations", "reconcile_scale", "viral", "local_api"])
     rows: list[dict[str, Any]] = []
-    if "coldstart" in chosen:
-        rows += coldstart.run(args.rounds)
-    if "operations" in chosen:
-        rows += operation_rows(operations.run())
-    if "reconcile_scale" in chosen:
-        rows += reconcile_scale.run()
-    if "viral" in chosen:
-        rows += viral.run()
-    if "local_api" in chosen:
-        rows += local_api.run()
-    print(table(rows))
     RESULTS.mkdir(exist_ok=True)
+    log_path = RESULTS / "functions.log"
+    # The functions log to stdout as on Lambda: into a file, so the terminal shows the table only.
+    with log_path.open("w") as log, contextlib.redirect_stdout(log):
+        if "coldstart" in chosen:
+            rows += coldstart.run(args.rounds)
+        if "operations" in chosen:
+            rows += operation_rows(operations.run())
+        if "reconcile_scale" in chosen:
+            rows += reconcile_scale.run()
+        if "viral" in chosen:
+            rows += viral.run()
+        if "local_api" in chosen:
+            rows += local_api.run()
+    print(table(rows))
+    print(f"\nmachine: {machine()}; the functions' logs: {log_path}")
     stamp = time.strftime("%Y-%m-%dT%H%M%S")
     for name in (f"bench-{stamp}.json", "latest.json"):
         (RESULTS / name).write_text(json.dumps(rows, indent=2))

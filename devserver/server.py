@@ -282,8 +282,30 @@ def serve(port: int, config_path: str | None = None, ready: threading.Event | No
     return server
 
 
+def port_in_use(port: int) -> str | None:
+    """One line saying the port is taken and what to do, or None when it is free (checked before the setup, which
+    takes seconds, so the answer comes at once)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server itself binds
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return (
+                f"Port {port} is in use (another make dev?): stop what holds it (lsof -i :{port}), "
+                f"or run on another port: PORT={port + 1} make dev"
+            )
+    return None
+
+
 def main() -> None:
     port = int(os.environ.get("PORT", "4000"))
+    taken = port_in_use(port)
+    if taken:
+        print(taken, file=sys.stderr, flush=True)
+        raise SystemExit(1)
+    print(f"Starting the local stack from template.yaml on port {port} ...", flush=True)
     server = serve(port, os.environ.get("REFERRALS_CONFIG"))
     print(f"Referrals local API: http://127.0.0.1:{server.server_address[1]}/graphql", flush=True)
     print(f"Console (open in a browser): http://127.0.0.1:{server.server_address[1]}/", flush=True)
