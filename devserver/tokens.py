@@ -65,10 +65,6 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 def mint(
     sub: str,
     email: str,
@@ -94,44 +90,55 @@ def mint(
     return sign(claims, key)
 
 
+def _key(raw: str) -> Any:
+    from joserfc.jwk import OctKey
+
+    return OctKey.import_key(raw.encode())
+
+
 def sign(claims: Any, key: str | None = None, header: dict[str, Any] | None = None) -> str:
-    """A token with exactly these claims, HMAC-SHA256-signed with the local key (or `key`); its header says HS256
-    unless `header` says otherwise (the drills forge headers: `alg: none`, key confusion)."""
-    header = _b64(json.dumps(header if header is not None else {"alg": "HS256", "typ": "JWT"}).encode())
-    body = _b64(json.dumps(claims).encode())
+    """A token with exactly these claims, HS256-signed with the local key (or `key`) by joserfc. With a `header`
+    of its own (the drills forge `alg: none`, key confusion, which no library would sign) it is put together by
+    hand, HMAC-SHA256-signed whatever the header says."""
     signing_key = secret() if key is None else key
-    signature = hmac.new(signing_key.encode(), f"{header}.{body}".encode(), hashlib.sha256).digest()
-    return f"{header}.{body}.{_b64(signature)}"
+    if header is None and isinstance(claims, dict) and signing_key:
+        from joserfc import jwt
+
+        return jwt.encode({"alg": "HS256", "typ": "JWT"}, claims, _key(signing_key))
+    head = _b64(json.dumps(header if header is not None else {"alg": "HS256", "typ": "JWT"}).encode())
+    body = _b64(json.dumps(claims).encode())
+    signature = hmac.new(signing_key.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
+    return f"{head}.{body}.{_b64(signature)}"
 
 
 def verify(authorization: str | None, client: AppClient | None = None) -> dict[str, Any]:
     """The claims of a valid token, ID or access, of the API's app client; anything else (missing, forged,
-    `alg: none`, expired, another client's) raises."""
+    `alg: none`, expired, another client's) raises. joserfc checks the form, the algorithm (HS256 only) and the
+    signature, then the expiry and the issuer when the token has them (the local contract lets a client sign its
+    own token with just `sub` and `email`); the rest are Cognito's rules."""
+    from joserfc import jwt
+    from joserfc.errors import JoseError
+
     if not authorization:
         raise InvalidToken("missing")
     token = authorization.removeprefix("Bearer ").strip()
-    parts = token.split(".")
-    if len(parts) != 3:
-        raise InvalidToken("malformed")
     try:
-        header = json.loads(_unb64(parts[0]))
-        claims = json.loads(_unb64(parts[1]))
-        signature = _unb64(parts[2])
-    except ValueError as error:
-        raise InvalidToken("malformed") from error
-    if not isinstance(header, dict) or header.get("alg") != "HS256" or not isinstance(claims, dict):
-        raise InvalidToken("algorithm")
-    expected = hmac.new(secret().encode(), f"{parts[0]}.{parts[1]}".encode(), hashlib.sha256).digest()
-    if not hmac.compare_digest(expected, signature):
-        raise InvalidToken("signature")
+        decoded = jwt.decode(token, _key(secret()), algorithms=["HS256"])
+    except (JoseError, ValueError, TypeError) as error:
+        raise InvalidToken(f"refused: {type(error).__name__}") from error
+    claims = decoded.claims
+    if not isinstance(claims, dict):
+        raise InvalidToken("claims")
+    try:
+        # Tokens minted elsewhere may omit the issuer and the expiry; when present they must hold.
+        jwt.JWTClaimsRegistry(iss={"value": ISSUER}).validate(claims)
+    except (JoseError, ValueError, TypeError) as error:
+        raise InvalidToken(f"claims: {type(error).__name__}") from error
     expires = claims.get("exp")
     if expires is not None and (not isinstance(expires, int | float) or expires <= time.time()):
         raise InvalidToken("expired")
     if not isinstance(claims.get("sub"), str) or not claims["sub"]:
         raise InvalidToken("subject")
-    # Tokens minted elsewhere may omit the issuer; when present it must be this pool's.
-    if "iss" in claims and claims["iss"] != ISSUER:
-        raise InvalidToken("issuer")
     # Cognito issues ID and access tokens, and AppSync's user-pool mode accepts both: an access token (no email)
     # reaches the resolver, and the function refuses it (functions/api/app.py). Anything else is no pool's token.
     if claims.get("token_use", "id") not in ("id", "access"):

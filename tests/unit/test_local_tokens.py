@@ -90,3 +90,17 @@ def test_a_deployment_with_an_existing_pool_accepts_its_client_only():
     assert tokens.verify(tokens.mint("customer-a", "a@example.com", client=client), client)["aud"] == "abc123"
     with pytest.raises(tokens.InvalidToken, match="client"):
         tokens.verify(tokens.mint("customer-a", "a@example.com"), client)
+
+
+def test_tokens_are_made_and_read_by_a_well_kept_library():
+    # joserfc signs what mint makes, and reads it back with the same key, HS256 only (issue 13, part 5)
+    from joserfc import jwt
+    from joserfc.jwk import OctKey
+
+    token = tokens.mint("alice", "alice@example.com", "default")
+    decoded = jwt.decode(token, OctKey.import_key(tokens.secret().encode()), algorithms=["HS256"])
+    assert decoded.header["alg"] == "HS256" and decoded.claims["sub"] == "alice"
+    assert tokens.verify(f"Bearer {token}")["custom:site"] == "default"
+    # and a token past its expiry is refused by the claims check
+    with pytest.raises(tokens.InvalidToken):
+        tokens.verify(tokens.mint("alice", "alice@example.com", ttl_seconds=-10))
