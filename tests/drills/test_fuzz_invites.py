@@ -284,3 +284,23 @@ def test_hostile_codes(env, live_code, data, signed_in):
 def test_codes_of_any_type(env, live_code, variables):
     answer = env.call(OFFER, variables, None, source_ip=_fresh_source())
     check_offer(answer, variables.get("code"), live_code)
+
+
+def test_an_address_that_looks_like_a_file_name_is_no_leak():
+    # Found by the fuzzer: the answer names back what the caller wrote, `.py` and all
+    from tests.drills.invite_helpers import clean
+
+    answer = {
+        "data": {"sendReferralEmail": True},
+        "errors": [
+            {
+                "errorType": "InvitationsNotSent",
+                "message": 'Some invitations were not sent: "a.py@aa.org" (RECENTLY_INVITED)',
+                "errorInfo": {"notSent": [{"address": "a.py@aa.org", "reason": "RECENTLY_INVITED"}]},
+            }
+        ],
+    }
+    assert clean(answer) == ["InvitationsNotSent"]
+    leaked = {**answer, "errors": [{**answer["errors"][0], "message": 'File "app.py", line 3'}]}
+    with pytest.raises(AssertionError):
+        clean(leaked)

@@ -302,3 +302,27 @@ def test_two_runs_at_once_earn_each_reward_once():
     assert sum(r.earned for r in reports) == 30
     rewarded = [e["detail"]["refereeId"] for e in bus.rewards()]
     assert sorted(rewarded) == sorted(friends)
+
+
+def test_an_outbox_record_the_index_still_shows_after_it_was_published_goes_out_once(monkeypatch):
+    # Given a friend's ReferralRegistered published and its outbox record deleted, which the due index (eventually
+    # consistent: it may lag the table) still shows, as a run the moment after can see it
+    bus = Bus()
+    pair = referred_friend()
+    published = bus.events("ReferralRegistered", pair.friend)
+    assert len(published) == 1
+    key = published[0]["detail"]["idempotencyKey"]
+    ghost = outbox.record(pair.friend, "ReferralRegistered", key, published[0]["detail"], pair.registered_at)
+    assert storage.still_in_outbox([ghost]) == []  # gone from the table
+    shown = storage.due_page
+
+    def lagging_index(shard: int, until: str, start, limit: int):
+        items, following = shown(shard, until, start, limit)
+        return ([ghost, *items] if shard == ghost.due_shard and start is None else items), following
+
+    monkeypatch.setattr(storage, "due_page", lagging_index)
+    # When the reconciliation runs
+    report = reconcile(pair.registered_at + timedelta(days=1))
+    # Then the table is asked (one strong read), and the event is not published a second time
+    assert report["republished"] == 0
+    assert len(bus.events("ReferralRegistered", pair.friend)) == 1

@@ -54,7 +54,7 @@ class AbuseRules:
     # the ones after are flagged VELOCITY. 0 turns the check off.
     velocity_limit: int = 5
     velocity_window_minutes: int = 60
-    # Added to the shipped list (referrals/disposable_domains.txt): a friend with such an address is flagged.
+    # Added to the maintained list (the disposable-email-domains package): a friend with such an address is flagged.
     disposable_domains: tuple[str, ...] = ()
 
 

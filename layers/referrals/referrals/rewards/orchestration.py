@@ -221,7 +221,8 @@ def reconcile(
     page at a time, so its cost follows the work due, not the table. Safe to run twice (or at once) for the same
     `now`: every move is conditional on the version it read, and what it settled is no longer due.
 
-    Requests: per shard one Query per page (and one when nothing is due); per referral one TransactWriteItems
+    Requests: per shard one Query per page (and one when nothing is due), and one BatchGetItem for a page that
+    shows outbox records (confirming they still wait: an index may lag); per referral one TransactWriteItems
     (earn: referral, monthly counter, event; hold: referral, event) or one UpdateItem (expire); one PutEvents
     per 10 events and one BatchWriteItem per 25 published, the events gathered across pages and shards (with
     64 shards most pages hold an item or two: one PutEvents per page would be one per shard).
@@ -245,11 +246,13 @@ def reconcile(
                 return report
             items, start = storage.due_page(shard, until, start, page_size)
             report.due += len(items)
+            # The index may still show an outbox record published a moment ago: only those the table still holds
+            # are published again (one strong read for the page's, and none when it shows none).
+            waiting = storage.still_in_outbox([item for item in items if isinstance(item, storage.OutboxItem)])
+            events.extend(waiting)
+            report.republished += len(waiting)
             for item in items:
-                if isinstance(item, storage.OutboxItem):
-                    events.append(item)
-                    report.republished += 1
-                else:
+                if not isinstance(item, storage.OutboxItem):
                     events.extend(_settle(settings, item, now, report))
             # Committed already: an event not yet published when a run fails stays in the outbox, due, and the
             # next run publishes it.

@@ -51,6 +51,7 @@ from referrals.storage.ledger import (
     delete_outbox,
     due_page,
     load_ledger,
+    still_in_outbox,
 )
 from referrals.storage.models import (
     BY_INVITER_INDEX,
@@ -130,6 +131,7 @@ __all__ = [
     "return_tokens",
     "settings",
     "shard_key",
+    "still_in_outbox",
     "suppress_address",
     "take_tokens",
 ]

@@ -11,7 +11,15 @@ from typing import Any
 from pynamodb.exceptions import PynamoDBException
 from pynamodb.transactions import TransactWrite
 
-from referrals.storage.client import _failure, _query, _query_page, _refused_by_condition, _retry_conflicts, _transact
+from referrals.storage.client import (
+    _batch_get,
+    _failure,
+    _query,
+    _query_page,
+    _refused_by_condition,
+    _retry_conflicts,
+    _transact,
+)
 from referrals.storage.models import DUE_INDEX, OrderFactItem, OutboxItem, ReferralItem, RewardCapItem, referee_pk
 
 
@@ -142,6 +150,17 @@ def commit(change: LedgerChange) -> Commit:
     if facts + len(change.events) in failed:
         return Commit.STALE
     return Commit.CAPPED
+
+
+def still_in_outbox(items: list[OutboxItem]) -> list[OutboxItem]:
+    """Of the outbox records the due index showed, those still in the table, in their order: one strongly
+    consistent BatchGetItem (none for none). An index may show a record published and deleted a moment ago;
+    republished, its event would go out twice."""
+    if not items:
+        return []
+    found = _batch_get({OutboxItem: [{"pk": item.pk, "sk": item.sk} for item in items]}, consistent=True)
+    present = {(item.pk, item.sk) for item in found[OutboxItem]}
+    return [item for item in items if (item.pk, item.sk) in present]
 
 
 def delete_outbox(items: Iterable[OutboxItem]) -> None:
