@@ -25,7 +25,6 @@ def _assert_fits(config, timeouts: ClientTimeouts = CLIENT_TIMEOUTS) -> None:
 
 def test_every_client_the_layer_builds_has_the_timeouts():
     clients.client.cache_clear()
-    mailer._client = None
     _assert_fits(clients.client("events").meta.config)
     _assert_fits(clients.client("sqs").meta.config)
     _assert_fits(mailer._ses().meta.config, SES_TIMEOUTS)

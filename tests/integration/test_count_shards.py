@@ -131,14 +131,21 @@ def _raw_count_keys(referrer: str) -> set[str]:
     return {item["referrerId"]["S"] for item in items if item["referrerId"]["S"].split("#")[0] == referrer}
 
 
-def test_each_count_shard_and_its_referrals_have_a_partition_key_of_their_own(faults):
-    # Given a friend whose first try found the count's only item contended (the count grows to two shards)
+def _friend_whose_first_try_conflicted(faults, item: int) -> tuple[str, str, str]:
+    """(referrer, code, friend): a friend signed up with a new referrer's code, whose first try found the
+    transaction's `item` conflicting."""
     referrer = new_id()
     code = register(referrer, "viral@example.com")["data"]["customer"]["referralCode"]
-    faults.arm(2, "conflict", item=COUNT_ITEM)
+    faults.arm(2, "conflict", item=item)
     friend = new_id()
     assert register(friend, "f0@example.com", code=code)["data"]["newCustomer"] is True
     faults.disarm()
+    return referrer, code, friend
+
+
+def test_each_count_shard_and_its_referrals_have_a_partition_key_of_their_own(faults):
+    # Given a friend whose first try found the count's only item contended (the count grows to two shards)
+    referrer, _, friend = _friend_whose_first_try_conflicted(faults, COUNT_ITEM)
     # Then shard 1 is stored under `<referrer>#1`, not under the referrer's id with shard 0's partition
     assert _raw_count_keys(referrer) == {f"{referrer}#1"}
     # And the friend's referral is indexed under the same shard's key (ByReferrerShard), not the referrer's id
@@ -170,12 +177,7 @@ def test_a_spread_referrers_list_merges_every_shard_newest_first(calls):
 def test_a_throttled_index_partition_moves_the_next_attempt_to_another_shard(faults):
     # Given a friend whose first try finds the referral's put refused for its index partition (ByReferrerShard
     # throttling shows on the put: the count's own item was fine)
-    referrer = new_id()
-    code = register(referrer, "viral@example.com")["data"]["customer"]["referralCode"]
-    faults.arm(2, "conflict", item=REFERRAL_PUT)
-    friend = new_id()
-    assert register(friend, "f0@example.com", code=code)["data"]["newCustomer"] is True
-    faults.disarm()
+    referrer, code, friend = _friend_whose_first_try_conflicted(faults, REFERRAL_PUT)
     # Then the next attempt went to another shard: both the index entry and the count moved there
     assert storage.CodeItem.get(code).count_shards == 2
     assert storage.ReferralItem.get(*storage.ReferralItem.key_for(friend)).referrer_shard == f"{referrer}#1"

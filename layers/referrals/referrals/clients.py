@@ -1,6 +1,6 @@
-"""Clients of the AWS services besides DynamoDB and SES (EventBridge, SQS, AppSync): botocore's, one per service,
-made on first use in the store's region, with the timeouts and retry budget of referrals.config.CLIENT_TIMEOUTS.
-boto3 is not imported for them: it costs cold-start time."""
+"""Clients of the AWS services besides DynamoDB (EventBridge, SQS, AppSync, Cognito, SES): botocore's, one per service
+and timeouts, made on first use in the store's region, with referrals.config.CLIENT_TIMEOUTS unless the caller gives
+others (SES_TIMEOUTS, TRIGGER_TIMEOUTS). boto3 is not imported for them: it costs cold-start time."""
 
 from __future__ import annotations
 

@@ -87,8 +87,7 @@ def get_customer(settings: Settings, caller: Caller) -> CustomerProfile | None:
     view = storage.load_customer_view(caller.customer_id)
     if view is None or view.customer.site != site.key:
         return None
-    shards = int(view.customer.count_shards or 1)
-    return _profile(site, caller.customer_id, view.customer.code, view.referral_count, shards)
+    return _profile(site, caller.customer_id, view.customer.code, view.referral_count, view.count_shards)
 
 
 def masked_name(full_name: str) -> str:
@@ -217,7 +216,7 @@ def register(
         flag = abuse.Flag.DISPOSABLE_EMAIL if not self_referral and abuse.is_disposable(site, caller.email) else None
         referral, events = _link(site, caller, code_item, code, full_name, created_at, self_referral, flag)
         referrer_code = code_item
-        count_shards = int(code_item.count_shards or 1)
+        count_shards = storage.shards_of(code_item)
         count_shard = counting.pick_shard(count_shards)
         velocity = abuse.velocity_charge(site, code, caller.source_ip, moment)
         if velocity is not None and (not referral.eligible or flag is not None):

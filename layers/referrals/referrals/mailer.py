@@ -33,6 +33,7 @@ from botocore.exceptions import (
     PartialCredentialsError,
 )
 
+from referrals import clients
 from referrals.config import SES_TIMEOUTS, MailSettings, Site
 from referrals.errors import Refused
 from referrals.storage.client import error_code, refusal
@@ -47,16 +48,9 @@ THROTTLED = frozenset({"Throttling", "ThrottlingException", "TooManyRequestsExce
 # botocore errors raised before a request leaves: our setup's fault, refused like a 4xx.
 _BEFORE_SENDING = (ParamValidationError, NoCredentialsError, PartialCredentialsError)
 
-_client: Any = None
-
 
 def _ses() -> Any:
-    global _client
-    if _client is None:
-        import boto3
-
-        _client = boto3.client("ses", config=SES_TIMEOUTS.botocore_config())
-    return _client
+    return clients.client("ses", SES_TIMEOUTS)  # one attempt: a send is never repeated by botocore
 
 
 class Sent(StrEnum):

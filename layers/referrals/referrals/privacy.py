@@ -276,7 +276,7 @@ def export(settings: Settings, customer_id: str, now: datetime, next_token: str 
 
     referred_by = _received(storage.load_ledger(customer_id))
     # With the account gone (erased, or never made), nothing says how far its count spread: every shard is read.
-    shards = int(customer.count_shards or 1) if customer else counting.MAX_SHARDS
+    shards = view.count_shards if view else counting.MAX_SHARDS
     made, following = storage.referrals_made_page(customer_id, shards, after, EXPORT_PAGE_SIZE)
     total = view.referral_count if view else 0  # the account's count: friends who signed up with the code
     page = ReferralsMadePage([_made(r) for r in made], total, _encode_token(following) if following else None)

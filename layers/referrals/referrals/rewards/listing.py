@@ -65,7 +65,7 @@ def list_referrals(
     if total is None or shards is None:
         view = storage.load_customer_view(referrer_id)
         total = view.referral_count if view else 0
-        shards = int(view.customer.count_shards or 1) if view else 1
+        shards = view.count_shards if view else 1
     if offset >= total:
         return ReferralPage([], total, False)
     found = storage.query_referrals(referrer_id, shards, offset, limit)

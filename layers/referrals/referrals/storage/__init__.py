@@ -73,6 +73,7 @@ from referrals.storage.models import (
     due_shard,
     referee_pk,
     shard_key,
+    shards_of,
 )
 
 __all__ = [
@@ -131,6 +132,7 @@ __all__ = [
     "return_tokens",
     "settings",
     "shard_key",
+    "shards_of",
     "still_in_outbox",
     "suppress_address",
     "take_tokens",

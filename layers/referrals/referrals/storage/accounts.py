@@ -28,7 +28,7 @@ from referrals.storage.client import (
     refusal,
 )
 from referrals.storage.invites import VelocityCharge, VelocityExceeded, _add_velocity
-from referrals.storage.models import CodeItem, CountItem, CustomerItem, ReferralItem, shard_key
+from referrals.storage.models import CodeItem, CountItem, CustomerItem, ReferralItem, shard_key, shards_of
 
 
 class AccountExists(Exception):
@@ -48,6 +48,7 @@ class CodeUnusable(Exception):
 class CustomerView:
     customer: CustomerItem
     referral_count: int
+    count_shards: int  # over how many items the count is spread (the referrer's list reads as many index keys)
 
 
 def load_customer_view(customer_id: str) -> CustomerView | None:
@@ -60,11 +61,11 @@ def load_customer_view(customer_id: str) -> CustomerView | None:
         return None
     customer = found[CustomerItem][0]
     counts = found[CountItem]
-    shards = int(customer.count_shards or 1)
+    shards = shards_of(customer)
     if shards > 1:
         more = CountItem.keys_for(customer_id, range(1, shards))
         counts = counts + _batch_get({CountItem: more}, consistent=True)[CountItem]
-    return CustomerView(customer, sum(int(item.count) for item in counts))
+    return CustomerView(customer, sum(int(item.count) for item in counts), shards)
 
 
 # A registration reads the friend's code; one viral code read by every sign-up would pass an item's read
@@ -152,7 +153,7 @@ def _grow_on_contention(code: str, shard: int, shards: int) -> tuple[int, int]:
         fresh = None
     if fresh is None:  # erased meanwhile, or unreadable: the transaction's own condition decides
         return shard, shards
-    stored = int(fresh.count_shards or 1)
+    stored = shards_of(fresh)
     if stored == shards and counting.grown(stored) > stored:
         try:
             if grow_count_shards(fresh, stored, counting.grown(stored)):

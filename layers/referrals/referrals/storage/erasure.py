@@ -23,6 +23,7 @@ from referrals.storage.models import (
     _ErasableReferral,
     customer_bucket_key,
     shard_key,
+    shards_of,
 )
 
 
@@ -87,7 +88,7 @@ def erase_customer(customer_id: str, targets: ErasureTargets, erased_name: str, 
                 ],
                 condition=_ErasableCode.customer_id == customer_id,
             )
-            for shard in range(int(customer.count_shards or 1)):
+            for shard in range(shards_of(customer)):
                 transaction.delete(CountItem.of(customer_id, shard))
         if targets.referral is not None and not targets.referral_erased:
             transaction.update(

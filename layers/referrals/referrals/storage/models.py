@@ -80,6 +80,12 @@ class CodeItem(Model):
     count_shards = NumberAttribute(default=1, attr_name="countShards")
 
 
+def shards_of(item: CustomerItem | CodeItem) -> int:
+    """Over how many count shards the count of an account (or of its code's owner) is spread: 1 unless it went
+    viral (referrals.counting)."""
+    return int(item.count_shards or 1)
+
+
 def shard_key(referrer_id: str, shard: int) -> str:
     """A referrer's key for one count shard: shard 0 under the referrer's id, every other shard under a value of its
     own. A count shard's item and the referrals it counted (the ByReferrerShard index) are both keyed on it, so each
