@@ -9,6 +9,7 @@ import json
 import os
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from typing import Any
 
 FILES = Path(__file__).resolve().parent / "console"
 DEFAULT_API_KEY = "local-api-key"  # the documented local-only default (docs/local.md)
@@ -39,9 +40,13 @@ def api_key() -> str:
     return os.environ.get("REFERRALS_LOCAL_API_KEY", DEFAULT_API_KEY)
 
 
-def config() -> dict[str, str]:
-    """What a page needs to call the API; on a storefront this comes from its own configuration."""
-    return {"graphqlUrl": "/graphql", "apiKey": api_key()}
+def config() -> dict[str, Any]:
+    """What a page needs to call the API; on a storefront this comes from its own configuration. `sites`: the
+    configured site keys, for the console's choice of site."""
+    from referrals.config import parse_settings
+
+    sites = sorted(parse_settings(os.environ.get("SITES_CONFIG")).sites)
+    return {"graphqlUrl": "/graphql", "apiKey": api_key(), "sites": sites}
 
 
 def _file(path: str) -> Path | None:

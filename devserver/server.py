@@ -20,7 +20,15 @@ from devserver import aws, tokens
 from devserver.lambdas import time_in_functions
 from devserver.stack import FunctionEvent, Stack
 
-MAX_BODY_BYTES = 1_000_000  # AppSync's request size limit is 1 MB (docs/local.md)
+MAX_BODY_BYTES = 1_000_000
+# The contract's sites without REFERRALS_CONFIG: `default` and `de`, one group with cross-site referrals on.
+DEFAULT_SITES = Path(__file__).with_name("sites.json")
+FIGURES = "invitesSent offerLookups signUpsWithCode firstQualifyingOrders rewardsEarned rewardsReversed"
+FIGURES_QUERY = f"""query ConsoleFigures($site: String!, $from: AWSDate!, $to: AWSDate!) {{
+  programmeStats(siteKey: $site, from: $from, to: $to) {{
+    siteKey days {{ date figures {{ {FIGURES} }} }} totals {{ {FIGURES} }}
+  }}
+}}"""  # AppSync's request size limit is 1 MB (docs/local.md)
 
 
 class LocalReferrals:
@@ -30,8 +38,7 @@ class LocalReferrals:
         parameters = {}
         if os.environ.get("REFERRALS_INTROSPECTION"):  # the template's Introspection parameter, for local tools
             parameters["Introspection"] = os.environ["REFERRALS_INTROSPECTION"]
-        if config_path:
-            parameters["SitesConfig"] = Path(config_path).read_text()
+        parameters["SitesConfig"] = Path(config_path or DEFAULT_SITES).read_text()
         self.stack = Stack(parameters)
         self.mock = aws.start_moto()
         os.environ.update(self.stack.environment())
@@ -130,6 +137,8 @@ class Handler(BaseHTTPRequestHandler):
 
             events = eventbridge.router(self.local)
             return self._send(200, events.published() if path == "/_local/published" else events.dead_letters())
+        if path == "/_local/figures":
+            return self._figures()
         if path == "/_local/outbox":
             from devserver import outbox  # rendered from the SES templates moto holds (docs/invites.md)
 
@@ -232,6 +241,26 @@ class Handler(BaseHTTPRequestHandler):
         total_ms, function_ms = (time.perf_counter() - started) * 1000, time_in_functions() * 1000
         self._timings = f"function;dur={function_ms:.3f}, total;dur={total_ms:.3f}"
         self._send(200, answer)
+
+    def _figures(self) -> None:
+        """The programme's figures for the console, as a marketing dashboard would read them: programmeStats, signed
+        as an IAM caller (the browser never holds the IAM key). `?site=&from=&to=`; by default the last 30 days."""
+        from datetime import UTC, datetime, timedelta
+        from urllib.parse import parse_qs, urlsplit
+
+        from devserver import iam
+        from devserver.appsync import RequestContext
+
+        asked = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
+        today = datetime.now(UTC).date()
+        variables = {
+            "site": asked.get("site", "default"),
+            "from": asked.get("from", (today - timedelta(days=29)).isoformat()),
+            "to": asked.get("to", today.isoformat()),
+        }
+        caller = iam.identity(iam.key(), self.client_address[0])
+        context = RequestContext(caller, {}, {}, auth_mode="AWS_IAM")
+        self._send(200, self.local.appsync.execute({"query": FIGURES_QUERY, "variables": variables}, context))
 
     def _source_ips(self) -> list[str]:
         """`identity.sourceIp` as AppSync builds it: the request's X-Forwarded-For addresses, then the connection's."""

@@ -171,7 +171,7 @@ function showPeople() {
 // ---------- 2. the customer: code, count, link, share ----------
 
 const CUSTOMER = `query ConsoleCustomer {
-  customer { referralCode referralCount referralLink socialReferralMethods { type url } }
+  customer { referralCode referralCount referralCounts { count siteKey } referralLink socialReferralMethods { type url } }
 }`;
 
 const METHOD_NAMES = { EMAIL: "email", FACEBOOK: "Facebook", MESSENGER: "Messenger", SMS: "text message", TWITTER: "X (Twitter)", VK: "VK", WEIBO: "Weibo", WHATSAPP: "WhatsApp" };
@@ -197,6 +197,9 @@ async function loadCustomer() {
   say("code-status", "");
   $("referral-code").textContent = customer.referralCode;
   $("referral-count").textContent = String(customer.referralCount);
+  $("referral-counts").replaceChildren(
+    ...customer.referralCounts.map((entry) => el("li", { text: `${entry.siteKey}: ${entry.count}` })),
+  );
   $("referral-link").textContent = customer.referralLink;
   $("referral-link").href = customer.referralLink;
   const share = $("share");
@@ -256,6 +259,140 @@ async function register(event) {
   showPeople();
   say("register-status", `Registered. ${input.referralCode ? `Linked to the code ${input.referralCode.toUpperCase()}.` : ""}`, "ok");
   await loadCustomer();
+}
+
+// ---------- choose a code (changeReferralCode) ----------
+
+const CHANGE_CODE = `mutation ConsoleChangeCode($code: String!) {
+  changeReferralCode(code: $code) { customer { referralCode } error fieldErrors { fieldName validators } }
+}`;
+
+const CODE_ERRORS = {
+  CODE_TAKEN: "Someone holds that code (or one that differs only by 0/O or 1/I/L).",
+  TOO_SOON: "You changed your code recently: try again later.",
+  NO_ACCOUNT: "This identity has no account on this site.",
+};
+
+async function changeCode(event) {
+  event.preventDefault();
+  say("change-code-status", "Changing…");
+  const { body } = await gql(CHANGE_CODE, { code: $("change-code-input").value });
+  const error = firstError(body);
+  if (error) return say("change-code-status", describeError(error), "bad");
+  const outcome = body.data.changeReferralCode;
+  if (outcome.error) {
+    const why = (outcome.fieldErrors || []).map((f) => f.validators.join(", ")).join("; ");
+    return say("change-code-status", CODE_ERRORS[outcome.error] || `Not changed: ${outcome.error}${why ? ` (${why})` : ""}.`, "bad");
+  }
+  say("change-code-status", `Your code is now ${outcome.customer.referralCode}; the old one keeps working.`, "ok");
+  $("change-code-input").value = "";
+  await loadCustomer();
+}
+
+// ---------- 9. the programme's figures ----------
+
+const FUNNEL = [
+  ["invitesSent", "Invites sent"],
+  ["offerLookups", "Code lookups"],
+  ["signUpsWithCode", "Sign-ups with a code"],
+  ["firstQualifyingOrders", "First qualifying orders"],
+  ["rewardsEarned", "Rewards earned"],
+];
+const SVG = "http://www.w3.org/2000/svg";
+
+function svg(tag, attributes = {}, text = null) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, String(value));
+  if (text !== null) node.textContent = text;
+  return node;
+}
+
+function percent(part, whole) {
+  return whole ? `${Math.round((100 * part) / whole)}%` : "–";
+}
+
+function drawFunnel(totals) {
+  const width = 640, row = 30, label = 180, room = width - label - 60;
+  const top = Math.max(1, ...FUNNEL.map(([key]) => totals[key]));
+  const chart = svg("svg", { viewBox: `0 0 ${width} ${row * FUNNEL.length + 8}`, role: "img" });
+  const summary = FUNNEL.map(([key, name]) => `${name} ${totals[key]}`).join(", ");
+  chart.setAttribute("aria-label", `Funnel: ${summary}`);
+  const rows = $("funnel-rows");
+  rows.replaceChildren();
+  FUNNEL.forEach(([key, name], index) => {
+    const value = totals[key];
+    const y = index * row + 4;
+    const bar = Math.max(value ? 2 : 0, (room * value) / top);
+    chart.append(svg("text", { x: 0, y: y + 18 }, name));
+    chart.append(svg("rect", { class: `bar${key === "rewardsEarned" ? " earned" : ""}`, x: label + (room - bar) / 2, y, width: bar, height: row - 8 }));
+    chart.append(svg("text", { x: label + room + 8, y: y + 18 }, String(value)));
+    const before = index ? totals[FUNNEL[index - 1][0]] : null;
+    rows.append(el("tr", {}, el("td", { text: name }), el("td", { text: String(value) }), el("td", { text: index ? percent(value, before) : "" })));
+  });
+  rows.append(el("tr", {}, el("td", { text: "Rewards reversed" }), el("td", { text: String(totals.rewardsReversed) }), el("td", { text: "" })));
+  $("funnel").replaceChildren(chart);
+}
+
+function drawDaily(days) {
+  const series = [["signUpsWithCode", "bar", "Sign-ups"], ["firstQualifyingOrders", "bar", "First orders"], ["rewardsEarned", "bar earned", "Rewards"]];
+  const width = 640, height = 160, left = 28, bottom = 20;
+  const top = Math.max(1, ...days.flatMap((day) => series.map(([key]) => day.figures[key])));
+  const slot = (width - left) / Math.max(1, days.length);
+  const bar = Math.max(1, slot / (series.length + 1));
+  const chart = svg("svg", { viewBox: `0 0 ${width} ${height + 20}`, role: "img" });
+  const busiest = days.reduce((best, day) => (day.figures.signUpsWithCode > (best ? best.figures.signUpsWithCode : -1) ? day : best), null);
+  chart.setAttribute(
+    "aria-label",
+    `Per day from ${days[0].date} to ${days[days.length - 1].date}: sign-ups, first orders and rewards` +
+      (busiest ? `; most sign-ups on ${busiest.date} (${busiest.figures.signUpsWithCode})` : ""),
+  );
+  chart.append(svg("line", { class: "axis", x1: left, y1: height - bottom, x2: width, y2: height - bottom }));
+  chart.append(svg("text", { x: 0, y: 12 }, String(top)));
+  chart.append(svg("text", { x: 0, y: height - bottom }, "0"));
+  days.forEach((day, index) => {
+    series.forEach(([key, kind], position) => {
+      const value = day.figures[key];
+      const tall = ((height - bottom - 16) * value) / top;
+      const x = left + index * slot + position * bar;
+      const rect = svg("rect", { class: kind, x, y: height - bottom - tall, width: bar, height: tall });
+      rect.append(svg("title", {}, `${day.date} ${key}: ${value}`));
+      chart.append(rect);
+    });
+  });
+  chart.append(svg("text", { x: left, y: height + 4 }, days[0].date));
+  chart.append(svg("text", { x: width - 80, y: height + 4 }, days[days.length - 1].date));
+  series.forEach(([, kind, name], index) => {
+    chart.append(svg("rect", { class: kind, x: left + index * 130, y: height + 8, width: 10, height: 10 }));
+    chart.append(svg("text", { x: left + index * 130 + 14, y: height + 18 }, name));
+  });
+  $("daily").replaceChildren(chart);
+}
+
+async function loadFigures(event) {
+  if (event) event.preventDefault();
+  const query = new URLSearchParams({ site: $("figures-site").value || "default", from: $("figures-from").value, to: $("figures-to").value });
+  say("figures-status", "Loading…");
+  const { data } = await local("GET", `/_local/figures?${query}`);
+  const error = firstError(data);
+  if (error || !data || !data.data || !data.data.programmeStats) {
+    $("figures-box").hidden = true;
+    return say("figures-status", error ? describeError(error) : "No figures.", "bad");
+  }
+  const stats = data.data.programmeStats;
+  drawFunnel(stats.totals);
+  drawDaily(stats.days);
+  $("figures-box").hidden = false;
+  say("figures-status", `Site ${stats.siteKey}, ${stats.days.length} days.`, "ok");
+}
+
+async function setUpFigures() {
+  const today = new Date();
+  const monthAgo = new Date(today.getTime() - 29 * 86400000);
+  $("figures-to").value = today.toISOString().slice(0, 10);
+  $("figures-from").value = monthAgo.toISOString().slice(0, 10);
+  const { sites } = await apiConfig();
+  $("figures-site").replaceChildren(...(sites || ["default"]).map((key) => el("option", { value: key, text: key })));
+  await loadFigures();
 }
 
 // ---------- 7. referrals ----------
@@ -627,6 +764,8 @@ function start() {
     loadReferrals();
   });
   $("graphql-form").addEventListener("submit", runGraphql);
+  $("change-code").addEventListener("submit", changeCode);
+  $("figures-form").addEventListener("submit", loadFigures);
 
   showClock();
   newOrderId();
@@ -635,6 +774,7 @@ function start() {
   loadSchedules();
   loadOutbox();
   loadPublished();
+  setUpFigures();
 
   const saved = JSON.parse(sessionStorage.getItem(IDENTITY) || "null");
   if (saved) {

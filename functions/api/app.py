@@ -99,6 +99,14 @@ def register(input: dict[str, Any]) -> dict[str, Any]:  # noqa: A002 - the schem
     return shape(outcome)
 
 
+@app.resolver(type_name="Mutation", field_name="changeReferralCode")
+def change_referral_code(code: Any = None) -> dict[str, Any]:  # String! in the schema; a direct invoke may omit it
+    outcome = customers.change_referral_code(settings, _caller(), code)
+    metrics.add_metric(name=f"CodeChange{outcome.error or 'd'}", unit=MetricUnit.Count, value=1)
+    logger.info("changeReferralCode", extra={"outcome": outcome.error or "CHANGED"})
+    return shape(outcome)
+
+
 def _seconds_left(context: Any) -> float:
     """What is left of this invocation, less a second for what follows the send (the give-back, the answer)."""
     remaining = getattr(context, "get_remaining_time_in_millis", None)
@@ -143,7 +151,9 @@ def referral_offer(code: str) -> dict[str, Any]:
 
     offer = offers.lookup(settings, code, _source_ip())
     metrics.add_metric(name="OfferLookups" if offer.valid else "OfferLookupsInvalid", unit=MetricUnit.Count, value=1)
-    return shape(offer)
+    answer = shape(offer)
+    observability.count_for_site("OfferLookups", answer.pop("siteKey"))  # for the metric only, not the schema's
+    return answer
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.APPSYNC_RESOLVER, clear_state=True)

@@ -65,6 +65,8 @@ def _handle(event: Any) -> dict[str, Any]:
     for detail_type in applied.announced:
         metrics.add_metric(name=detail_type, unit=MetricUnit.Count, value=1)
         observability.count_for_site(detail_type, applied.site)
+    if applied.first_qualified:
+        observability.count_for_site("FirstQualifyingOrders", applied.site)
     if applied.unpublished:
         metrics.add_metric(name="EventsUnpublished", unit=MetricUnit.Count, value=applied.unpublished)
         logger.warning("events left in the outbox for the reconciliation", extra={"count": applied.unpublished})

@@ -1,4 +1,5 @@
-"""Review of flagged referrals, for servers: Mutation.reviewReferral (IAM only; docs/rewards.md, "Review").
+"""The operators' fields, for servers signing with IAM: Mutation.reviewReferral (docs/rewards.md, "Review") and
+Query.programmeStats (docs/programme.md).
 
 A function of its own, so that the customer-facing API function never holds the right to pay a held reward.
 """
@@ -34,13 +35,30 @@ _METRICS = {"RELEASE": "ReferralsReleased", "REJECT": "ReferralsRejected"}
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     event = event if isinstance(event, dict) else {}
-    return graphql_adapter.respond(lambda: _review(event), metrics, logger)
+    return graphql_adapter.respond(lambda: _route(event), metrics, logger)
+
+
+def _route(event: dict[str, Any]) -> dict[str, Any]:
+    info = event.get("info") or {}
+    field = (info.get("parentTypeName"), info.get("fieldName"))
+    if field == ("Mutation", "reviewReferral"):
+        return _review(event)
+    if field == ("Query", "programmeStats"):
+        return _programme_stats(event)
+    raise graphql_adapter.UnknownField()
+
+
+def _programme_stats(event: dict[str, Any]) -> dict[str, Any]:
+    from referrals import programme  # only this field needs it
+
+    who = graphql_adapter.iam_caller(event.get("identity"))
+    arguments = event.get("arguments") or {}
+    figures = programme.stats(settings, arguments.get("siteKey"), arguments.get("from"), arguments.get("to"))
+    logger.info("programmeStats", extra={"caller": who, "site": figures.site_key, "days": len(figures.days)})
+    return graphql_adapter.shape(figures)
 
 
 def _review(event: dict[str, Any]) -> dict[str, Any]:
-    info = event.get("info") or {}
-    if (info.get("parentTypeName"), info.get("fieldName")) != ("Mutation", "reviewReferral"):
-        raise graphql_adapter.UnknownField()
     who = graphql_adapter.iam_caller(event.get("identity"))
     arguments = event.get("arguments") or {}
     outcome = review.review_referral(

@@ -61,10 +61,11 @@ def known_people(driver: Any) -> list[dict[str, str]]:
     return json.loads(driver.execute_script("return localStorage.getItem('referrals.local.people') || '[]'"))
 
 
-def sign_in(driver: Any, base: str, sub: str, email: str) -> None:
+def sign_in(driver: Any, base: str, sub: str, email: str, site: str = "default") -> None:
     driver.get(base + "/")
     fill(driver, "sign-in-sub", sub)
     fill(driver, "sign-in-email", email)
+    fill(driver, "sign-in-site", site)
     submit(driver, "sign-in")
     wait_text(driver, "who-status", f"Signed in as {sub}")
 

@@ -118,3 +118,40 @@ def test_a_friend_invited_by_mail_registers_orders_and_the_referrer_earns(page, 
     assert earned[0]["Detail"]["orderId"] == f"order-{run}"
     assert earned[0]["Detail"]["reward"] == {"type": "ACCOUNT_CREDIT", "amount": "5.00", "currency": "GBP"}
     screenshot("console")
+
+
+def test_a_chosen_code_a_friend_on_the_other_site_and_the_programmes_funnel(page, local_api, screenshot):
+    base = local_api.base
+    run = uuid.uuid4().hex[:8].upper()
+    alice, fritz = f"alice-{run}", f"fritz-{run}"
+
+    # Given Alice registers on the default site and chooses her own code
+    sign_in(page, base, alice, f"alice.{run}@example.com")
+    first = register_here(page, "Alice Smith")
+    fill(page, "change-code-input", f"al {run} ".lower().replace(" ", ""))
+    submit(page, "change-code")
+    wait_text(page, "change-code-status", f"Your code is now AL{run}")
+    wait(page, lambda d: d.find_element(By.ID, "referral-code").text.strip() == f"AL{run}")
+
+    # When Fritz, on the German site of her group, registers with her first code (it keeps working)
+    sign_in(page, base, fritz, f"fritz.{run}@example.de", site="de")
+    register_here(page, "Fritz Freund", first)
+    assert text(page, "referral-link").startswith("https://shop.example.de/")
+
+    # Then Alice counts one friend, on de
+    sign_in(page, base, alice, f"alice.{run}@example.com")
+    wait(page, lambda d: d.find_element(By.ID, "referral-count").text == "1")
+    counts = [li.text for li in page.find_elements(By.CSS_SELECTOR, "#referral-counts li")]
+    assert counts == ["de: 1", "default: 0"]
+
+    # And the programme's figures for de show the sign-up in the funnel and the chart per day
+    by_id(page, "figures-site").send_keys("de")
+    submit(page, "figures-form")
+    wait_text(page, "figures-status", "Site de")
+    cells = [r.find_elements(By.TAG_NAME, "td") for r in page.find_elements(By.CSS_SELECTOR, "#funnel-rows tr")]
+    rows = {row[0].text: row for row in cells}
+    assert int(rows["Sign-ups with a code"][1].text) >= 1
+    funnel = page.find_element(By.CSS_SELECTOR, "#funnel svg")
+    assert "Sign-ups with a code" in funnel.get_attribute("aria-label")
+    assert page.find_elements(By.CSS_SELECTOR, "#daily svg rect")
+    screenshot("figures")

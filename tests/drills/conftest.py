@@ -37,10 +37,27 @@ def appsync(aws_env):
     )
 
     def call(
-        query: str, variables: dict | None, customer_id: str, email: str = "me@example.com", site: str = "default"
+        query: str,
+        variables: dict | None,
+        customer_id: str,
+        email: str = "me@example.com",
+        site: str = "default",
+        server: bool = False,
     ):
-        claims = {"sub": customer_id, "email": email, "custom:site": site}
-        identity = {"sub": customer_id, "claims": claims, "sourceIp": ["203.0.113.7"], "defaultAuthStrategy": "ALLOW"}
-        return stand_in.execute({"query": query, "variables": variables or {}}, RequestContext(identity, {}, {}))
+        """As the customer `customer_id`, or with `server` as an IAM-signed server (devserver.iam's identity)."""
+        if server:
+            from devserver import iam
+
+            context = RequestContext(iam.identity(iam.key(), "198.51.100.9"), {}, {}, auth_mode="AWS_IAM")
+        else:
+            claims = {"sub": customer_id, "email": email, "custom:site": site}
+            identity = {
+                "sub": customer_id,
+                "claims": claims,
+                "sourceIp": ["203.0.113.7"],
+                "defaultAuthStrategy": "ALLOW",
+            }
+            context = RequestContext(identity, {}, {})
+        return stand_in.execute({"query": query, "variables": variables or {}}, context)
 
     return call

@@ -1,5 +1,5 @@
-"""Hostile input, generated: every argument of register and customer. No server error, no stack trace or
-internal name in any answer, and nothing written unless the input was acceptable."""
+"""Hostile input, generated: every argument of register, customer, changeReferralCode and programmeStats. No server
+error, no stack trace or internal name in any answer, and nothing written unless the input was acceptable."""
 
 from __future__ import annotations
 
@@ -78,3 +78,50 @@ def test_register_with_values_of_any_type(appsync, variables):
 @given(query=st.text(max_size=200))
 def test_any_query_text(appsync, query):
     _clean(appsync(query, None, new_id()))
+
+
+CHANGE = """mutation C($code: String!) {
+  changeReferralCode(code: $code) { customer { referralCode } error fieldErrors { fieldName validators } }
+}"""
+STATS = """query S($site: String!, $from: AWSDate!, $to: AWSDate!) {
+  programmeStats(siteKey: $site, from: $from, to: $to) { siteKey totals { signUpsWithCode } }
+}"""
+SOME = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@SOME
+@given(code=hostile_text | st.from_regex(r"[A-Za-z0-9 ]{1,20}", fullmatch=True))
+def test_change_referral_code_with_hostile_strings(appsync, code):
+    from referrals import codes
+
+    me = new_id()
+    appsync(REGISTER, {"input": {"fullName": "Alice Smith"}}, me)
+    before = storage.load_customer(me).code
+    answer = appsync(CHANGE, {"code": code}, me)
+    _clean(answer)
+    outcome = answer["data"]["changeReferralCode"]
+    after = storage.load_customer(me).code
+    if outcome["error"] is None:  # taken only as the rules allow, and saved as they say
+        assert after == codes.normalise(code) and codes.chosen_code_problem(after) is None
+    else:  # anything else changes nothing
+        assert outcome["error"] in {"INVALID_DATA", "CODE_TAKEN"} and after == before
+
+
+@SOME
+@given(variables=st.dictionaries(st.sampled_from(["code", "other"]), json_values, max_size=2))
+def test_change_referral_code_with_values_of_any_type(appsync, variables):
+    me = new_id()
+    appsync(REGISTER, {"input": {"fullName": "Alice Smith"}}, me)
+    before = storage.load_customer(me).code
+    _clean(appsync(CHANGE, variables, me))
+    if not isinstance(variables.get("code"), str):
+        assert storage.load_customer(me).code == before
+
+
+@SOME
+@given(site=hostile_text, first=hostile_text | st.dates().map(str), last=hostile_text | st.dates().map(str))
+def test_programme_stats_with_hostile_strings(appsync, site, first, last):
+    answer = appsync(STATS, {"site": site, "from": first, "to": last}, "server", server=True)
+    _clean(answer)
+    for error in answer.get("errors") or []:
+        assert error["errorType"] == "ValidationError", error

@@ -161,6 +161,7 @@ def test_the_registration_transaction_puts_then_updates_the_count_and_the_counte
             f"Put:{env['REFERRALS_TABLE']}",  # its ReferralRegistered event (outbox)
             f"Update:{env['COUNTS_TABLE']}",  # index 5: the count
             f"Update:{env['INVITES_TABLE']}",  # index 6: the velocity counter
+            f"Update:{env['FIGURES_TABLE']}",  # the programme's figures (signUpsWithCode): the one item more
         ]
     ]
 

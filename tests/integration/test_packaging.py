@@ -18,6 +18,7 @@ import pytest
 from bench.coldstart import build
 from devserver.stack import Stack
 
+LAZY = ("email_validator", "dns", "idna", "better_profanity")
 RUNTIME_PROVIDES = ("boto3", "botocore", "s3transfer", "jmespath", "urllib3", "dateutil", "six")
 
 
@@ -52,14 +53,26 @@ def test_every_function_imports_as_shipped(tmp_path):
             "AWS_LAMBDA_FUNCTION_NAME": name,
         }
         handler = stack.functions()[name].handler
+        # Nothing on a cold start imports what only a registration or an invite needs (referrals.emails, codes)
+        check = f"import app, sys; assert callable(app.{handler}); assert not {set(LAZY)!r} & set(sys.modules)"
         done = subprocess.run(
-            [sys.executable, "-S", "-c", f"import app; assert callable(app.{handler})"],
+            [sys.executable, "-S", "-c", check],
             env=env,
             capture_output=True,
             text=True,
             cwd=tmp_path,
         )
         assert done.returncode == 0, f"{name} does not import as shipped:\n{done.stderr[-2000:]}"
+    # ...and what they need is shipped: address syntax (email-validator, idna) and the offensive words' list
+    probe = (
+        "from referrals import codes, emails; "
+        "assert emails.invalid_reason('fran@bücher.example') is None; "
+        "assert emails.invalid_reason('fran..x@example.com') == 'INVALID_FORMAT'; "
+        "assert codes.chosen_code_problem('B00BS') == codes.CodeProblem.OFFENSIVE"
+    )
+    env = {"PYTHONPATH": os.pathsep.join(str(p) for p in [*layers, runtime]), "PYTHONDONTWRITEBYTECODE": "1"}
+    done = subprocess.run([sys.executable, "-S", "-c", probe], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, f"the layer lacks what registration needs:\n{done.stderr[-2000:]}"
     for layer in layers:
         assert not (layer / "botocore").exists(), "the layer must not shadow the runtime's botocore"
         assert not (layer / "boto3").exists(), "the layer must not shadow the runtime's boto3"

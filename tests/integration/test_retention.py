@@ -52,6 +52,12 @@ KINDS = [
     ),
     ("InvitesTable", "`ADDRESS#…` suppression", lambda k: k["pk"].startswith("ADDRESS#") and "suppressedAt" in k, None),
     ("InvitesTable", "`VELOCITY#<code>#<window>#<source hash>`", lambda k: k["pk"].startswith("VELOCITY#"), VELOCITY),
+    (
+        "ProgrammeFiguresTable",
+        "`FIGURES#<site>#<shard>` / `DAY#<date>`",
+        lambda k: k["pk"].startswith("FIGURES#"),
+        None,
+    ),
 ]
 
 

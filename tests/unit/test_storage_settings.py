@@ -23,6 +23,7 @@ TABLES = {
     "COUNTS_TABLE": "the name of the referral counts table",
     "REFERRALS_TABLE": "the name of the referrals table",
     "INVITES_TABLE": "the name of the invites table",
+    "FIGURES_TABLE": "the name of the programme figures table",
 }
 
 

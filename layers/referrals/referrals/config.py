@@ -72,6 +72,12 @@ class Site:
     rewards: RewardRules = field(default_factory=RewardRules)
     invites: InviteRules = field(default_factory=InviteRules)
     abuse: AbuseRules = field(default_factory=AbuseRules)
+    # Sites of one brand in several countries share a group; a friend on one may use a code of another when
+    # both have cross-site referrals on (docs/configuration.md, "Groups").
+    group: str | None = None
+    cross_site_referrals: bool = False
+    # How often a customer may choose a new referral code (changeReferralCode); the old one stays an alias.
+    code_change_days: int = 30
 
     def referral_link(self, code: str) -> str:
         return f"https://{self.domain}/referrals.list?applyCode={code}"
@@ -88,6 +94,26 @@ class Settings:
 
     def site(self, key: str | None) -> Site | None:
         return self.sites.get(key or self.default_site)
+
+    def group_of(self, site: Site) -> list[Site]:
+        """The sites of `site`'s group, ordered by key: just `site` when it is in none."""
+        if site.group is None:
+            return [site]
+        return sorted((s for s in self.sites.values() if s.group == site.group), key=lambda s: s.key)
+
+    def may_refer_across(self, referrer_site: str, friend_site: str) -> bool:
+        """Whether a friend on `friend_site` may sign up with a code of `referrer_site`."""
+        if referrer_site == friend_site:
+            return True
+        a, b = self.sites.get(referrer_site), self.sites.get(friend_site)
+        return (
+            a is not None
+            and b is not None
+            and a.group is not None
+            and a.group == b.group
+            and a.cross_site_referrals
+            and b.cross_site_referrals
+        )
 
 
 DEFAULT_SITE = Site(
@@ -144,9 +170,11 @@ def _abuse_rules(key: str, raw: Any) -> AbuseRules:
 
 def _domain(key: str, given: str) -> str:
     """A domain as it is compared: lower case, IDNA-encoded (as referrals.emails.canonical writes addresses)."""
+    import idna  # IDNA 2008 (UTS #46), as referrals.emails writes addresses; only sites listing domains need it
+
     try:
-        domain = given.strip().lower().encode("idna").decode("ascii")
-    except UnicodeError:
+        domain = idna.encode(given.strip().lower(), uts46=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError):
         domain = ""
     labels = domain.split(".")
     if len(labels) < 2 or not all(_HOST_LABEL.match(label) for label in labels) or labels[-1].isdigit():
@@ -182,6 +210,12 @@ def _site(key: str, raw: dict[str, Any]) -> Site:
         raise ValueError(f"site '{key}': rewards amounts, window and cap must not be negative")
     if rewards.qualifying_days < 1 or not 0 <= rewards.referee_discount_percent <= 100:
         raise ValueError(f"site '{key}': rewards.qualifyingDays must be positive and the discount 0 to 100 percent")
+    if site.group is not None and not (
+        isinstance(site.group, str) and re.fullmatch(r"[A-Za-z0-9_-]{1,64}", site.group)
+    ):
+        raise ValueError(f"site '{key}': group may hold only letters, digits, '_' and '-'")
+    if not 0 <= site.code_change_days <= 3660:
+        raise ValueError(f"site '{key}': codeChangeDays must be 0 to 3660")
     unknown = set(site.share_methods) - set(SHARE_METHODS)
     if unknown:
         raise ValueError(f"site '{key}' names unknown share methods {sorted(unknown)}")
@@ -282,6 +316,7 @@ class StorageSettings:
     counts_table: str
     referrals_table: str
     invites_table: str
+    figures_table: str
 
 
 # field: (variable, what it holds). template.yaml sets every one for every function (Globals).
@@ -291,6 +326,7 @@ _TABLE_VARIABLES = {
     "counts_table": ("COUNTS_TABLE", "the name of the referral counts table"),
     "referrals_table": ("REFERRALS_TABLE", "the name of the referrals table"),
     "invites_table": ("INVITES_TABLE", "the name of the invites table"),
+    "figures_table": ("FIGURES_TABLE", "the name of the programme figures table"),
 }
 # What a well-formed value looks like, and how the error says so.
 _TABLE_NAME = (re.compile(r"[A-Za-z0-9_.-]{3,255}"), "a DynamoDB table name")

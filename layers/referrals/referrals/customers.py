@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from referrals import codes, counting, emails, storage
 from referrals.config import Settings, Site
@@ -37,6 +37,12 @@ class ShareMethod:
 
 
 @dataclass(frozen=True)
+class ReferralCount:
+    count: int
+    site_key: str
+
+
+@dataclass(frozen=True)
 class CustomerProfile:
     customer_id: str
     referral_code: str
@@ -44,6 +50,8 @@ class CustomerProfile:
     referral_link: str
     social_referral_methods: list[ShareMethod]
     site: str
+    # One per site of the customer's group, by site key (just their own site when it is in none).
+    referral_counts: list[ReferralCount] = field(default_factory=list)
     # Not in the schema: the `referrals` field under this one reads it from its parent (it says where to look).
     count_shards: int = 1
 
@@ -69,15 +77,20 @@ def site_of(settings: Settings, caller: Caller) -> Site:
     return site
 
 
-def _profile(site: Site, customer_id: str, code: str, count: int, count_shards: int = 1) -> CustomerProfile:
+def _profile(
+    settings: Settings, site: Site, customer_id: str, code: str, view: storage.CustomerView | None = None
+) -> CustomerProfile:
+    """The customer as the API shows them; without a view, as registration leaves them: no friends yet."""
+    counts = [ReferralCount(view.count_on(s.key) if view else 0, s.key) for s in settings.group_of(site)]
     return CustomerProfile(
         customer_id=customer_id,
         referral_code=code,
-        referral_count=count,
+        referral_count=sum(c.count for c in counts),
         referral_link=site.referral_link(code),
         social_referral_methods=[ShareMethod(t, u) for t, u in share_urls(site, code)],
         site=site.key,
-        count_shards=count_shards,
+        referral_counts=counts,
+        count_shards=view.count_shards if view else 1,
     )
 
 
@@ -87,7 +100,7 @@ def get_customer(settings: Settings, caller: Caller) -> CustomerProfile | None:
     view = storage.load_customer_view(caller.customer_id)
     if view is None or view.customer.site != site.key:
         return None
-    return _profile(site, caller.customer_id, view.customer.code, view.referral_count, view.count_shards)
+    return _profile(settings, site, caller.customer_id, view.customer.code, view)
 
 
 def masked_name(full_name: str) -> str:
@@ -120,12 +133,12 @@ def _validate(full_name: str, email_argument: str | None, caller: Caller, raw_co
     return problems
 
 
-def _code_problem(site: Site, code_item: storage.CodeItem | None) -> str | None:
+def _code_problem(settings: Settings, site: Site, code_item: storage.CodeItem | None) -> str | None:
     if code_item is None:
         return "REFERRAL_CODE_NOT_FOUND"
     if code_item.status != "ACTIVE":
         return "REFERRAL_CODE_DISABLED"
-    if code_item.site != site.key:
+    if not settings.may_refer_across(code_item.site, site.key):
         return "REFERRAL_CODE_OTHER_SITE"
     if not site.enabled:
         return "REFERRAL_PROGRAMME_DISABLED"
@@ -153,6 +166,7 @@ def _link(
         referee_id=caller.customer_id,
         referrer_id=code_item.customer_id,
         site=site.key,
+        referrer_site=code_item.site if code_item.site != site.key else None,
         code=code,
         status="REGISTERED",
         eligible=not self_referral,
@@ -194,6 +208,7 @@ def register(
     code = codes.normalise(referral_code) if not problems else None
     if code is not None and not codes.is_well_formed(code):
         problems.append(FieldError("referralCode", ["REFERRAL_CODE_NOT_FOUND"]))
+    code = codes.key(code) if code is not None else None  # look-alike characters matched as one
     if problems:
         if storage.customer_exists(caller.customer_id):
             return Registration(error="ACCOUNT_EXISTS")
@@ -201,6 +216,7 @@ def register(
 
     referral: storage.ReferralItem | None = None
     referrer_code: storage.CodeItem | None = None
+    referrer_site: str | None = None
     count_shard, count_shards = 0, 1
     events: list[storage.OutboxItem] = []
     velocity: storage.VelocityCharge | None = None
@@ -208,7 +224,7 @@ def register(
         exists, code_item = storage.load_registration_context(caller.customer_id, code)
         if exists:
             return Registration(error="ACCOUNT_EXISTS")
-        problem = _code_problem(site, code_item)
+        problem = _code_problem(settings, site, code_item)
         if problem:
             return Registration(error="INVALID_DATA", field_errors=[FieldError("referralCode", [problem])])
         assert code_item is not None and caller.email is not None
@@ -216,6 +232,7 @@ def register(
         flag = abuse.Flag.DISPOSABLE_EMAIL if not self_referral and abuse.is_disposable(site, caller.email) else None
         referral, events = _link(site, caller, code_item, code, full_name, created_at, self_referral, flag)
         referrer_code = code_item
+        referrer_site = code_item.site
         count_shards = storage.shards_of(code_item)
         count_shard = counting.pick_shard(count_shards)
         velocity = abuse.velocity_charge(site, code, caller.source_ip, moment)
@@ -249,7 +266,17 @@ def register(
             created_at=created_at,
         )
         try:
-            storage.create_account(customer, code_item, referral, count_shard, events, velocity, count_shards)
+            storage.create_account(
+                customer,
+                code_item,
+                referral,
+                count_shard,
+                events,
+                velocity,
+                count_shards,
+                referrer_site,
+                [storage.FigureChange(site.key, created_at[:10], "signUpsWithCode")] if referral else (),
+            )
         except storage.AccountExists:
             return Registration(error="ACCOUNT_EXISTS")
         except storage.CodeTaken:
@@ -270,5 +297,60 @@ def register(
             velocity = replace(velocity, limit=None)
             continue
         outbox.publish(events)  # never raises: what it cannot publish, the reconciliation will
-        return Registration(customer=_profile(site, caller.customer_id, new_code, 0), new_customer=True)
+        return Registration(customer=_profile(settings, site, caller.customer_id, new_code), new_customer=True)
+    raise Busy()
+
+
+@dataclass(frozen=True)
+class CodeChange:
+    customer: CustomerProfile | None = None
+    error: str | None = None
+    field_errors: list[FieldError] = field(default_factory=list)
+
+
+_CHANGE_ATTEMPTS = 3
+
+
+def change_referral_code(settings: Settings, caller: Caller, raw_code: Any, now: datetime | None = None) -> CodeChange:
+    """Give the caller the code they chose; their earlier codes stay theirs (aliases), so links already shared
+    keep working and their sign-ups stay in the count.
+
+    Requests: one strongly consistent BatchGetItem (the account, which code and when it last changed, and its
+    count, for the answer), then one transaction (the code's item where none exists, the account's code changed
+    only from the one read).
+    """
+    site = site_of(settings, caller)
+    moment = now or datetime.now(UTC)
+    code = codes.normalise(raw_code) if isinstance(raw_code, str) and len(raw_code) <= codes.MAX_INPUT_LENGTH else None
+    for _ in range(_CHANGE_ATTEMPTS):
+        view = storage.load_customer_view(caller.customer_id)
+        if view is None or view.customer.site != site.key:
+            return CodeChange(error="NO_ACCOUNT")
+        account = view.customer
+        problem = codes.chosen_code_problem(code) if code is not None else codes.CodeProblem.BADLY_FORMED
+        if problem is not None:
+            return CodeChange(error="INVALID_DATA", field_errors=[FieldError("code", [problem.value])])
+        assert code is not None
+        if account.code_changed_at and moment < datetime.fromisoformat(account.code_changed_at) + timedelta(
+            days=site.code_change_days
+        ):
+            return CodeChange(error="TOO_SOON")
+        created_at = moment.isoformat(timespec="milliseconds")
+        chosen = storage.CodeItem(
+            codes.key(code),
+            display=code,
+            customer_id=account.customer_id,
+            site=site.key,
+            status="ACTIVE",
+            owner_email_hash=account.email_hash,
+            owner_first_name=account.first_name,
+            created_at=created_at,
+            count_shards=storage.shards_of(account),
+        )
+        outcome = storage.change_code(account, chosen, created_at)
+        if outcome is storage.CodeChange.CODE_TAKEN:
+            return CodeChange(error="CODE_TAKEN")
+        if outcome is storage.CodeChange.DONE:
+            return CodeChange(customer=_profile(settings, site, account.customer_id, code, view))
+        # The account changed since it was read (another change, an erasure): read it again, decide again.
     raise Busy()

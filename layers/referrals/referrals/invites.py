@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from email.utils import parseaddr
 from typing import Any
 
-from referrals import emails, mailer, storage
+from referrals import emails, mailer, programme, storage
 from referrals.config import MailSettings, Settings, Site
 from referrals.customers import Caller, site_of
 from referrals.errors import (
@@ -182,6 +182,7 @@ def send_invites(
     sent = [by_address[d.address].given for d in deliveries if d.outcome is mailer.Sent.ACCEPTED]
     if not sent and not unconfirmed and failed:
         raise InvitationsNotSent(not_sent)
+    programme.count(site.key, "invitesSent", len(sent))
     return InviteOutcome(sent=sent, not_sent=not_sent)
 
 

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from referrals import counting, emails, formats, rewards, storage
+from referrals import codes, counting, emails, formats, rewards, storage
 from referrals.config import Settings
 from referrals.errors import Busy, InvalidInput
 
@@ -269,10 +269,11 @@ def export(settings: Settings, customer_id: str, now: datetime, next_token: str 
     code: ExportedCode | None = None
     if customer is not None:
         account = ExportedAccount(customer.site, customer.created_at, customer.first_name, customer.email_hash)
-        item = storage.load_code(customer.code)
+        item = storage.load_code(codes.key(customer.code))
         if item is not None:
-            link = site.referral_link(item.code) if site else None
-            code = ExportedCode(item.code, item.status, item.created_at, link)
+            shown = storage.shown_code(item)
+            link = site.referral_link(shown) if site else None
+            code = ExportedCode(shown, item.status, item.created_at, link)
 
     referred_by = _received(storage.load_ledger(customer_id))
     # With the account gone (erased, or never made), nothing says how far its count spread: every shard is read.

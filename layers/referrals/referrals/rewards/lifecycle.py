@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
@@ -208,3 +208,55 @@ def _relevant(fact: OrderFact, rules: RewardRules, registered_at: datetime) -> b
     if fact.kind is FactKind.PLACED:
         return fact.at <= deadline
     return fact.at <= deadline + timedelta(days=rules.return_window_days)
+
+
+# ---------- the programme's figures: days the facts give (docs/programme.md) ----------
+
+
+@dataclass(frozen=True)
+class Milestones:
+    """The UTC days (yyyy-mm-dd) a referral's facts place it on the programme's figures; None where they do not.
+    Functions of the facts alone (and of the state they give), so the figures do not depend on the order the facts
+    arrived in, nor on how often."""
+
+    qualified_on: str | None  # the friend's first qualifying order: the earliest placed order meeting the rules
+    reversed_on: str | None  # the fall of their last qualifying order, while the referral stands reversed
+
+
+def _day(moment: datetime) -> str:
+    return moment.astimezone(UTC).date().isoformat()
+
+
+def _fall_moment(order: Order, rules: RewardRules, currency: str) -> datetime:
+    """When a fallen qualifying order fell: its cancellation inside the window, else the refund that took it
+    under the minimum."""
+    assert order.placed_at is not None and order.amount is not None
+    window_end = order.placed_at + timedelta(days=rules.return_window_days)
+    if order.cancelled_at is not None and order.cancelled_at < window_end:
+        return order.cancelled_at
+    left = order.amount
+    for at, amount, cur in sorted(order.refunds):
+        if cur == currency and at < window_end:
+            left -= amount
+            if left < rules.minimum_order:
+                return at
+    raise AssertionError("the order did not fall")
+
+
+def milestones(
+    rules: RewardRules, currency: str, registered_at: datetime, orders: Iterable[Order], after: Projection
+) -> Milestones:
+    qualifying = [
+        order
+        for order in orders
+        if order.placed_at is not None and _problem(order, rules, currency, registered_at) is None
+    ]
+    qualified_on = _day(min(o.placed_at for o in qualifying if o.placed_at)) if qualifying else None
+    reversed_on = None
+    if after.status in (Status.REVERSED, Status.EXPIRED) and after.reason in (
+        Reason.ORDER_CANCELLED,
+        Reason.ORDER_REFUNDED,
+    ):
+        falls = [_fall_moment(o, rules, currency) for o in qualifying if fall_reason(o, rules, currency)]
+        reversed_on = _day(max(falls)) if falls else None
+    return Milestones(qualified_on, reversed_on)

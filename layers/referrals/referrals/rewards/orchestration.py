@@ -25,6 +25,7 @@ from referrals.rewards.events import _earned, _held, _qualified, _reversed
 from referrals.rewards.lifecycle import (
     DECIDED,
     FactKind,
+    Milestones,
     Order,
     OrderFact,
     Projection,
@@ -35,6 +36,7 @@ from referrals.rewards.lifecycle import (
     deadline_of,
     fall_reason,
     fold,
+    milestones,
     project,
 )
 
@@ -66,6 +68,7 @@ class Applied:
     published: int = 0
     unpublished: int = 0
     site: str | None = None  # the referral's, for the programme's figures per site
+    first_qualified: bool = False  # the friend's first qualifying order arrived with this event
 
 
 def apply_order_event(settings: Settings, fact: OrderFact) -> Applied:
@@ -99,12 +102,14 @@ def apply_order_event(settings: Settings, fact: OrderFact) -> Applied:
         expired = referral.status == Status.EXPIRED
         after = project(rules, site.currency, registered_at, orders.values(), fact.at, expired)
         events = _announcements(referral, after, orders, rules, site.currency, fact.at)
+        marks = milestones(rules, site.currency, registered_at, orders.values(), after)
         change = storage.LedgerChange(
             referral,
             int(referral.version or 0),
-            _updates(referral, after, rules),
+            {**_updates(referral, after, rules), "qualified_on": marks.qualified_on, "reversed_on": marks.reversed_on},
             facts=[_fact_item(fact, sort_key, rules, registered_at)],
             events=events,
+            figures=_moved_figures(referral, marks),
         )
         result = storage.commit(change)
         if result is storage.Commit.STALE:
@@ -119,6 +124,7 @@ def apply_order_event(settings: Settings, fact: OrderFact) -> Applied:
             published.published,
             published.unpublished,
             referral.site,
+            first_qualified=referral.qualified_on is None and marks.qualified_on is not None,
         )
     raise Busy()
 
@@ -141,6 +147,22 @@ def _announcements(
         assert after.window_ends_at is not None
         events.append(_qualified(referral, orders[after.pending_order_id], after.window_ends_at, at))
     return events
+
+
+def _moved_figures(referral: storage.ReferralItem, marks: Milestones) -> list[storage.FigureChange]:
+    """What the programme's figures lose and gain when a referral's milestones move (a day changes, one appears or
+    goes): written with the move, so they stay the sum of every referral's milestones."""
+    changes: list[storage.FigureChange] = []
+    for figure, before, after in (
+        ("firstQualifyingOrders", referral.qualified_on, marks.qualified_on),
+        ("rewardsReversed", referral.reversed_on, marks.reversed_on),
+    ):
+        if before != after:
+            if before:
+                changes.append(storage.FigureChange(referral.site, before, figure, -1))
+            if after:
+                changes.append(storage.FigureChange(referral.site, after, figure, 1))
+    return changes
 
 
 def _fact_item(fact: OrderFact, sort_key: str, rules: RewardRules, registered_at: datetime) -> storage.OrderFactItem:
@@ -284,13 +306,13 @@ def _settle(
         ):
             # Flagged for review: the order stood, but the reward waits for a reviewer (review_referral).
             assert referral.pending_order_id is not None
-            events = [_held(site, referral, referral.pending_order_id, now)]
+            events = [_held(paying_site(settings, referral), referral, referral.pending_order_id, now)]
             result = storage.commit(storage.LedgerChange(referral, version, _hold(referral), events=events))
             if result is storage.Commit.DONE:
                 report.held += 1
                 return events
         elif status == Status.PENDING and referral.window_ends_at and parse_time(referral.window_ends_at) <= now:
-            settled, events = _earn_or_cap(site, referral, version, now)
+            settled, events = _earn_or_cap(paying_site(settings, referral), referral, version, now)
             if settled is Status.EARNED:
                 report.earned += 1
                 report.earned_by_site[referral.site] = report.earned_by_site.get(referral.site, 0) + 1
@@ -325,6 +347,14 @@ def _settle(
     return []
 
 
+def paying_site(settings: Settings, referral: storage.ReferralItem) -> Site:
+    """The site whose rules and currency the referrer's credit follows: the referrer's own. It differs from the
+    referral's (the friend's, whose rules decide which orders qualify) only for a cross-site referral."""
+    site = settings.sites.get(referral.referrer_site or referral.site) or settings.sites.get(referral.site)
+    assert site is not None  # the caller found the referral's site
+    return site
+
+
 def _hold(referral: storage.ReferralItem) -> dict[str, Any]:
     """PENDING to HELD: off the due index (nothing but a reviewer moves it now), the flag's reason shown."""
     return {"status": Status.HELD.value, "reason": referral.review_reason, "due_shard": None, "due_at": None}
@@ -339,8 +369,16 @@ def _earn_or_cap(
     events = [_earned(site, referral, referral.pending_order_id, now)]
     settled = {"settled_at": iso(now), "due_shard": None, "due_at": None, **(also or {})}
     earned = {"status": Status.EARNED.value, "reason": None, "earned_order_id": referral.pending_order_id}
+    earned_today = storage.FigureChange(referral.site, iso(now)[:10], "rewardsEarned")
     result = storage.commit(
-        storage.LedgerChange(referral, version, {**earned, **settled}, events=events, cap=_cap(referral, site.rewards))
+        storage.LedgerChange(
+            referral,
+            version,
+            {**earned, **settled},
+            events=events,
+            cap=_cap(referral, site.rewards),
+            figures=[earned_today],
+        )
     )
     if result is storage.Commit.DONE:
         return Status.EARNED, events

@@ -17,7 +17,7 @@ from referrals.errors import AlreadyReviewed, Busy, InvalidInput, NotUnderReview
 from referrals.formats import iso
 from referrals.rewards.lifecycle import SETTLED, Reason, Review, Status
 from referrals.rewards.listing import summary
-from referrals.rewards.orchestration import _ATTEMPTS, _earn_or_cap
+from referrals.rewards.orchestration import _ATTEMPTS, _earn_or_cap, paying_site
 
 MAX_ID_LENGTH = 128
 
@@ -87,7 +87,7 @@ def review_referral(settings: Settings, referee_id: Any, decision: Any, reviewer
         decided = {"review": done.value, "reviewed_at": iso(now), "reviewed_by": reviewer[:256]}
         events: list[storage.OutboxItem] = []
         if choice is ReviewDecision.RELEASE and referral.status == Status.HELD:
-            settled, events = _earn_or_cap(site, referral, version, now, decided)
+            settled, events = _earn_or_cap(paying_site(settings, referral), referral, version, now, decided)
             if settled is None:
                 continue  # it moved since we read it: read again, decide again
             reason = None if settled is Status.EARNED else Reason.MONTHLY_CAP_REACHED.value

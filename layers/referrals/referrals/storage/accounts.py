@@ -5,21 +5,23 @@ from __future__ import annotations
 import heapq
 import itertools
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from pynamodb.exceptions import PynamoDBException, TransactWriteError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from referrals import counting
+from referrals import codes, counting
 from referrals.errors import Busy, Refused
 from referrals.storage.client import (
     _RETRYABLE_REASONS,
     RETRYABLE,
     _batch_get,
+    _batch_get_raw,
     _failure,
     _get,
     _shared_connection,
@@ -27,8 +29,19 @@ from referrals.storage.client import (
     classify,
     refusal,
 )
+from referrals.storage.figures import FigureChange, add_figures
 from referrals.storage.invites import VelocityCharge, VelocityExceeded, _add_velocity
-from referrals.storage.models import CodeItem, CountItem, CustomerItem, ReferralItem, shard_key, shards_of
+from referrals.storage.models import (
+    CodeItem,
+    CountItem,
+    CustomerItem,
+    ReferralItem,
+    shard_key,
+    shards_of,
+    shown_code,
+    site_tallies,
+    site_tally,
+)
 
 
 class AccountExists(Exception):
@@ -49,6 +62,15 @@ class CustomerView:
     customer: CustomerItem
     referral_count: int
     count_shards: int  # over how many items the count is spread (the referrer's list reads as many index keys)
+    # Friends who signed up on other sites of the customer's group (cross-site referrals), by site key; the
+    # customer's own site has the rest of referral_count.
+    other_sites: dict[str, int] = field(default_factory=dict)
+
+    def count_on(self, site: str) -> int:
+        """Friends who signed up on `site`."""
+        if site == self.customer.site:
+            return self.referral_count - sum(self.other_sites.values())
+        return self.other_sites.get(site, 0)
 
 
 def load_customer_view(customer_id: str) -> CustomerView | None:
@@ -56,16 +78,21 @@ def load_customer_view(customer_id: str) -> CustomerView | None:
     first = CountItem.keys_for(customer_id, range(1))
     # Strongly consistent (twice the read units of an eventual read, 1 RCU an item here): a customer asks for
     # their own account right after `register`, and a count they just saw rise must not fall back.
-    found = _batch_get({CustomerItem: [{"customerId": customer_id}], CountItem: first}, consistent=True)
+    found = _batch_get_raw({CustomerItem: [{"customerId": customer_id}], CountItem: first}, consistent=True)
     if not found[CustomerItem]:
         return None
-    customer = found[CustomerItem][0]
+    customer = CustomerItem.from_raw_data(found[CustomerItem][0])
     counts = found[CountItem]
     shards = shards_of(customer)
     if shards > 1:
         more = CountItem.keys_for(customer_id, range(1, shards))
-        counts = counts + _batch_get({CountItem: more}, consistent=True)[CountItem]
-    return CustomerView(customer, sum(int(item.count) for item in counts), shards)
+        counts = counts + _batch_get_raw({CountItem: more}, consistent=True)[CountItem]
+    total, other_sites = 0, Counter[str]()
+    for raw in counts:
+        count, tallies = site_tallies(raw)
+        total += count
+        other_sites.update(tallies)
+    return CustomerView(customer, total, shards, dict(other_sites))
 
 
 # A registration reads the friend's code; one viral code read by every sign-up would pass an item's read
@@ -120,10 +147,12 @@ def grow_count_shards(code: CodeItem, shards_seen: int, shards: int) -> bool:
                 if shards_seen == 1
                 else CodeItem.count_shards == shards_seen,
             )
+            # Never fewer: an earlier code of the owner's (changeReferralCode) may say fewer shards than the account.
             transaction.update(
                 CustomerItem(code.customer_id),
                 actions=[CustomerItem.count_shards.set(shards)],
-                condition=CustomerItem.customer_id.exists(),
+                condition=CustomerItem.customer_id.exists()
+                & (CustomerItem.count_shards.does_not_exist() | (CustomerItem.count_shards < shards)),
             )
     except TransactWriteError as error:
         reasons = [reason.code if reason else None for reason in (error.cancellation_reasons or [])]
@@ -184,6 +213,8 @@ def create_account(
     events: Sequence[Model] = (),
     velocity: VelocityCharge | None = None,
     count_shards: int = 1,
+    referrer_site: str | None = None,
+    figures: Sequence[FigureChange] = (),
 ) -> None:
     """Account, code, link, the referrer's count (and the outbox's events) in one transaction: all or none.
 
@@ -194,7 +225,9 @@ def create_account(
     one, VelocityExceeded when the sign-up counter of `velocity` (with a referral only) was already at its
     limit, CodeUnusable when the referrer's code (`referral.code`) is no longer ACTIVE and the referrer's: a
     ConditionCheck in the same transaction, so a stale or cached read of the code can never link a sign-up to
-    a disabled or erased code.
+    a disabled or erased code. `referrer_site` is the site of the referrer's account: a friend from another
+    site of its group is tallied for their own site too (CountItem). `figures` are the programme's counters this
+    sign-up adds to (storage.figures), in the same transaction: one more item.
     """
     shard = count_shard
     shards = max(1, count_shards)
@@ -226,12 +259,13 @@ def create_account(
             # The referral's index entry goes where its count does (a grown count moves both to a new shard).
             referral.referrer_shard = shard_key(referral.referrer_id, shard)
             transaction.save(referral, condition=ReferralItem.pk.does_not_exist())
-            transaction.update(
-                CountItem.of(referral.referrer_id, shard),
-                actions=[CountItem.count.add(1)],
-            )
+            tallies = [CountItem.count.add(1)]
+            if referrer_site not in (None, referral.site):  # a friend from another site of the referrer's group
+                tallies.append(site_tally(referral.site).add(1))
+            transaction.update(CountItem.of(referral.referrer_id, shard), actions=tallies)
             if velocity is not None:
                 _add_velocity(transaction, velocity)
+        add_figures(transaction, figures)  # last of the updates: the positions read below stay
         for event in events:  # puts, so sent after the three puts above: the reasons' positions below stay
             transaction.save(event)
 
@@ -286,3 +320,35 @@ def query_referrals(referrer_id: str, shards: int, offset: int, limit: int) -> l
     # referrer's own referrals are theirs to see.
     mine = (referral for referral in merged if referral.referrer_id == referrer_id)
     return list(itertools.islice(mine, offset, wanted))
+
+
+class CodeChange(Enum):
+    DONE = "DONE"
+    CODE_TAKEN = "CODE_TAKEN"  # the code's item exists: someone holds it, now or as an earlier code
+    ACCOUNT_CHANGED = "ACCOUNT_CHANGED"  # the account changed its code, or was erased, since it was read
+
+
+def change_code(customer: CustomerItem, new: CodeItem, changed_at: str) -> CodeChange:
+    """Give `customer` the code `new` in one transaction: the code's item, put only where none exists (so of two
+    customers taking one code at once exactly one gets it), and the account's current code, changed only from the
+    one it was read with; the old code's key joins the account's former codes (it stays theirs, as an alias)."""
+    old_key = codes.key(customer.code)
+
+    def write(transaction: TransactWrite) -> None:
+        transaction.save(new, condition=CodeItem.code.does_not_exist())
+        transaction.update(
+            CustomerItem(customer.customer_id),
+            actions=[
+                CustomerItem.code.set(shown_code(new)),
+                CustomerItem.code_changed_at.set(changed_at),
+                CustomerItem.former_codes.add({old_key}),
+            ],
+            condition=CustomerItem.customer_id.exists() & (CustomerItem.code == customer.code),
+        )
+
+    reasons = _transact(write)
+    if reasons is None:
+        return CodeChange.DONE
+    if reasons[0] == "ConditionalCheckFailed":
+        return CodeChange.CODE_TAKEN
+    return CodeChange.ACCOUNT_CHANGED

@@ -20,6 +20,7 @@ from referrals.storage.client import (
     _retry_conflicts,
     _transact,
 )
+from referrals.storage.figures import FigureChange, add_figures
 from referrals.storage.models import DUE_INDEX, OrderFactItem, OutboxItem, ReferralItem, RewardCapItem, referee_pk
 
 
@@ -99,6 +100,7 @@ class LedgerChange:
     facts: list[OrderFactItem] = field(default_factory=list)
     events: list[OutboxItem] = field(default_factory=list)
     cap: CapCharge | None = None
+    figures: list[FigureChange] = field(default_factory=list)  # the programme's counters the move changes
 
 
 def _referral_write(change: LedgerChange) -> tuple[list[Any], Any]:
@@ -114,9 +116,9 @@ def _referral_write(change: LedgerChange) -> tuple[list[Any], Any]:
 
 def commit(change: LedgerChange) -> Commit:
     """Apply a change in one request: an UpdateItem when only the referral moves, else one transaction
-    (facts, events, referral, counter), all or nothing."""
+    (facts, events, referral, counter, figures), all or nothing."""
     actions, condition = _referral_write(change)
-    if not change.facts and not change.events and change.cap is None:
+    if not change.facts and not change.events and change.cap is None and not change.figures:
         try:  # a transaction holding the referral (a review, an order event) is waited out, not fatal to a run
             _retry_conflicts(lambda: change.referral.update(actions=actions, condition=condition), "UpdateItem")
         except PynamoDBException as error:
@@ -138,6 +140,7 @@ def commit(change: LedgerChange) -> Commit:
                 actions=[RewardCapItem.earned.add(1), RewardCapItem.expires_at.set(change.cap.expires_at)],
                 condition=RewardCapItem.earned.does_not_exist() | (RewardCapItem.earned < change.cap.limit),
             )
+        add_figures(transaction, change.figures)  # last: the positions read below stay
 
     reasons = _transact(write)
     if reasons is None:

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
-from pynamodb.attributes import Attribute, BooleanAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import Attribute, BooleanAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
 from pynamodb.constants import NUMBER
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
@@ -61,6 +61,10 @@ class CustomerItem(Model):
     created_at = UnicodeAttribute(attr_name="createdAt")
     # Over how many CountItem shards this customer's count is spread (referrals.counting): readers sum them.
     count_shards = NumberAttribute(default=1, attr_name="countShards")
+    # Codes chosen (changeReferralCode): when the last change was made, and the keys of the earlier codes, which
+    # stay theirs (aliases) and which erasure disables with the current one.
+    code_changed_at = UnicodeAttribute(null=True, attr_name="codeChangedAt")
+    former_codes = UnicodeSetAttribute(null=True, attr_name="formerCodes")
 
 
 class CodeItem(Model):
@@ -69,7 +73,9 @@ class CodeItem(Model):
     class Meta(_Meta):
         table_name = _Setting("codes_table")
 
-    code = UnicodeAttribute(hash_key=True)
+    code = UnicodeAttribute(hash_key=True)  # referrals.codes.key of the code
+    # The code as its owner chose it, when its key differs (look-alike characters): what the API shows.
+    display = UnicodeAttribute(null=True)
     customer_id = UnicodeAttribute(attr_name="customerId")
     site = UnicodeAttribute()
     status = UnicodeAttribute(default="ACTIVE")
@@ -78,6 +84,11 @@ class CodeItem(Model):
     created_at = UnicodeAttribute(attr_name="createdAt")
     # The owner's count shards, here too: registrations read this item anyway and pick a shard from it.
     count_shards = NumberAttribute(default=1, attr_name="countShards")
+
+
+def shown_code(item: CodeItem) -> str:
+    """A code as its owner sees it (and as the landing page shows it)."""
+    return item.display or item.code
 
 
 def shards_of(item: CustomerItem | CodeItem) -> int:
@@ -94,7 +105,13 @@ def shard_key(referrer_id: str, shard: int) -> str:
 
 
 class CountItem(Model):
-    """Friends signed up with a referrer's code; one item per shard, summed on read."""
+    """Friends signed up with a referrer's code; one item per shard, summed on read.
+
+    `count` counts every friend. A friend who signed up on another site of the referrer's group (cross-site
+    referrals) is also tallied under that site's own attribute (site_tally), in the same update: the referrer's
+    own site's figure is `count` less the other sites' tallies, so items written before sites were grouped read
+    right, and a count needs no more items, reads or writes for being spread over sites.
+    """
 
     class Meta(_Meta):
         table_name = _Setting("counts_table")
@@ -111,6 +128,27 @@ class CountItem(Model):
     @staticmethod
     def keys_for(referrer_id: str, shards: range) -> list[dict[str, Any]]:
         return [{"referrerId": shard_key(referrer_id, shard), "shard": shard} for shard in shards]
+
+
+SITE_TALLY_PREFIX = "count@"
+
+
+def site_tally(site: str) -> NumberAttribute:
+    """The attribute of a count item that tallies friends from `site` (not the referrer's own): site keys are
+    letters, digits, `_` and `-` (referrals.config), so the name is always a plain, top-level one that ADD takes."""
+    attribute = NumberAttribute(attr_name=SITE_TALLY_PREFIX + site)
+    attribute.attr_path = [attribute.attr_name]
+    return attribute
+
+
+def site_tallies(raw: dict[str, Any]) -> tuple[int, dict[str, int]]:
+    """A raw count item's `count` and its other sites' tallies."""
+    tallies = {
+        name.removeprefix(SITE_TALLY_PREFIX): int(value["N"])
+        for name, value in raw.items()
+        if name.startswith(SITE_TALLY_PREFIX)
+    }
+    return int(raw.get("count", {"N": "0"})["N"]), tallies
 
 
 # ---------- ReferralsTable: the referee's ledger, the outbox, monthly caps, the due index (docs/rewards.md) ----------
@@ -156,7 +194,10 @@ class ReferralItem(Model):
     sk = UnicodeAttribute(range_key=True)
     referee_id = UnicodeAttribute(attr_name="refereeId")
     referrer_id = UnicodeAttribute(attr_name="referrerId")
-    site = UnicodeAttribute()
+    site = UnicodeAttribute()  # the friend's: its rules decide which orders qualify
+    # The referrer's site when it is another of the friend's site's group (cross-site referrals): the referrer's
+    # credit follows its rules and currency. Unset: the friend's site.
+    referrer_site = UnicodeAttribute(null=True, attr_name="referrerSite")
     code = UnicodeAttribute()
     status = UnicodeAttribute()
     eligible = BooleanAttribute(default=True)
@@ -177,6 +218,10 @@ class ReferralItem(Model):
     due_at = UnicodeAttribute(null=True, attr_name="dueAt")
     # Review (referrals.abuse, rewards.review_referral): FLAGGED at registration (with the flag's reason) until a
     # reviewer RELEASES or REJECTS it; a flagged referral's reward is held, never earned, until released.
+    # The programme's figures (storage.figures): the UTC day of the friend's first qualifying order, and of the fall
+    # of their last qualifying order while nothing replaced it. Each moves with the facts, and the figures with it.
+    qualified_on = UnicodeAttribute(null=True, attr_name="qualifiedOn")
+    reversed_on = UnicodeAttribute(null=True, attr_name="reversedOn")
     review = UnicodeAttribute(null=True)
     review_reason = UnicodeAttribute(null=True, attr_name="reviewReason")
     reviewed_at = UnicodeAttribute(null=True, attr_name="reviewedAt")
@@ -252,6 +297,52 @@ class RewardCapItem(Model):
     @staticmethod
     def key_for(referrer_id: str, month: str) -> tuple[str, str]:
         return f"REFERRER#{referrer_id}", f"CAP#{month}"
+
+
+# ---------- ProgrammeFiguresTable: the programme's figures per site and UTC day (docs/programme.md) ----------
+# Under `FIGURES#<site>#<shard>`, one item a day (`DAY#<yyyy-mm-dd>`) holding a counter per figure. A change adds to
+# a shard picked at random, so one site's sign-ups (a registration's transaction adds to one) spread over
+# FIGURE_SHARDS partition keys: 32 shards take 16,000 transactional sign-ups a second before any item or
+# partition reaches its ceiling. A report reads every shard (one Query each) and sums.
+
+FIGURE_SHARDS = 32
+FIGURES = (
+    "invitesSent",
+    "offerLookups",
+    "signUpsWithCode",
+    "firstQualifyingOrders",
+    "rewardsEarned",
+    "rewardsReversed",
+)
+
+
+def figures_pk(site: str, shard: int) -> str:
+    return f"FIGURES#{site}#{shard}"
+
+
+def figures_sk(day: str) -> str:
+    return f"DAY#{day}"
+
+
+class FiguresItem(Model):
+    """One shard of one site's figures for one UTC day; every counter only ever has numbers added to it."""
+
+    class Meta(_Meta):
+        table_name = _Setting("figures_table")
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    invites_sent = NumberAttribute(null=True, attr_name="invitesSent")
+    offer_lookups = NumberAttribute(null=True, attr_name="offerLookups")
+    sign_ups_with_code = NumberAttribute(null=True, attr_name="signUpsWithCode")
+    first_qualifying_orders = NumberAttribute(null=True, attr_name="firstQualifyingOrders")
+    rewards_earned = NumberAttribute(null=True, attr_name="rewardsEarned")
+    rewards_reversed = NumberAttribute(null=True, attr_name="rewardsReversed")
+
+    @staticmethod
+    def counter(figure: str) -> NumberAttribute:
+        """The attribute of a figure named as the API names it (FIGURES)."""
+        return {attribute.attr_name: attribute for attribute in FiguresItem.get_attributes().values()}[figure]
 
 
 # ---------- InvitesTable: rate-limit buckets, per-address cool-down and suppression, sign-up velocity ----------
