@@ -35,6 +35,7 @@ class RunningServer:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.process.kill()
+        self.env_vars_path.unlink(missing_ok=True)  # the server writes it and never removes it
 
 
 def start(extra_env: dict[str, str] | None = None, timeout_s: float = 60) -> RunningServer:
