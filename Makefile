@@ -63,7 +63,8 @@ bench: install
 # Dead letters back to their source queue on AWS (docs/faults.md, "Delivery"): give each queue's URL (the stack's
 # outputs, e.g. OrderEventsDeadLetterQueueUrl and OrderEventsQueueUrl), ARN or deployed name, with AWS credentials
 # and AWS_DEFAULT_REGION set to the stack's region. MOVE_TASK=1 has SQS move them (StartMessageMoveTask).
-# Not for `make dev`: its SQS is moto inside that process, which another process cannot reach.
+# Against `make dev`, point it at the stand-in's AWS endpoint: AWS_ENDPOINT_URL=http://127.0.0.1:4001 with
+# AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing (docs/local.md, "sam local invoke against make dev").
 redrive: $(VENV)/.installed
 	@if [ -z "$(DLQ)" ] || [ -z "$(QUEUE)" ]; then \
 	  echo "usage: make redrive DLQ=<dead-letter queue: URL, ARN or name> QUEUE=<its source queue> [MOVE_TASK=1]"; \

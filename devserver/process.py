@@ -26,6 +26,8 @@ class RunningServer:
     process: subprocess.Popen[bytes]
     base_url: str
     log_path: Path
+    # `sam local invoke --env-vars`: each function's variables, pointing at this server's AWS endpoint
+    env_vars_path: Path
 
     def stop(self) -> None:
         self.process.terminate()
@@ -33,14 +35,23 @@ class RunningServer:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.process.kill()
+        self.env_vars_path.unlink(missing_ok=True)  # the server writes it and never removes it
 
 
 def start(extra_env: dict[str, str] | None = None, timeout_s: float = 60) -> RunningServer:
     port = free_port()
-    env = {**os.environ, "PORT": str(port), **(extra_env or {})}
+    env_vars = Path(tempfile.gettempdir()) / f"referrals-env-vars-{port}.json"
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "AWS_PORT": str(free_port()),  # not PORT + 1, which another server may hold
+        "REFERRALS_AWS_HOST": "127.0.0.1",  # its functions run on this machine, not in a container
+        "REFERRALS_ENV_VARS": str(env_vars),
+        **(extra_env or {}),
+    }
     log = tempfile.NamedTemporaryFile(prefix="referrals-local-", suffix=".log", delete=False)  # noqa: SIM115
     process = subprocess.Popen([sys.executable, "-m", "devserver"], cwd=ROOT, env=env, stdout=log, stderr=log)
-    server = RunningServer(process, f"http://127.0.0.1:{port}", Path(log.name))
+    server = RunningServer(process, f"http://127.0.0.1:{port}", Path(log.name), Path(env["REFERRALS_ENV_VARS"]))
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:

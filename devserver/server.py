@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from devserver import aws, tokens
+from devserver.endpoint import AwsEndpoint
 from devserver.lambdas import time_in_functions
 from devserver.stack import FunctionEvent, Stack
 
@@ -41,6 +42,8 @@ class LocalReferrals:
         parameters["SitesConfig"] = Path(config_path or DEFAULT_SITES).read_text()
         self.stack = Stack(parameters)
         self.mock = aws.start_moto()
+        self.aws_endpoint: AwsEndpoint | None = None  # and the env-vars file naming it: set by serve()
+        self.env_vars_path: Path | None = None
         os.environ.update(self.stack.environment())
         os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
         os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "false")
@@ -65,6 +68,8 @@ class LocalReferrals:
         )
 
     def stop(self) -> None:
+        if self.aws_endpoint is not None:
+            self.aws_endpoint.shutdown()
         self.mock.stop()
 
     def describe_functions(self) -> list[dict[str, Any]]:
@@ -299,6 +304,7 @@ def serve(port: int, config_path: str | None = None, ready: threading.Event | No
     local = LocalReferrals(config_path)
     handler = type("BoundHandler", (Handler,), {"local": local})
     server = LocalServer(("127.0.0.1", port), handler)
+    _serve_samples(local, server.server_address[1])
     if os.environ.get("REFERRALS_LOCAL_SCHEDULES", "on") != "off":
         from devserver.scheduler import Scheduler  # the template's rate() schedules, on the clock (docs/rewards.md)
 
@@ -311,9 +317,20 @@ def serve(port: int, config_path: str | None = None, ready: threading.Event | No
     return server
 
 
-def port_in_use(port: int) -> str | None:
+def _serve_samples(local: LocalReferrals, port: int) -> None:
+    """What `sam local invoke` against this stack needs (docs/local.md, "sam local invoke"): the records the
+    samples in events/ name, the AWS stand-in as an endpoint, and an --env-vars file pointing the functions at it."""
+    from devserver import endpoint, seed
+
+    seed.seed(local.functions)
+    aws_endpoint = endpoint.start(port)
+    local.aws_endpoint = aws_endpoint
+    local.env_vars_path = endpoint.write_env_vars(local.stack, aws_endpoint, port)
+
+
+def port_in_use(port: int, variable: str = "PORT") -> str | None:
     """One line saying the port is taken and what to do, or None when it is free (checked before the setup, which
-    takes seconds, so the answer comes at once)."""
+    takes seconds, so the answer comes at once). `variable` names the setting that moves it."""
     import socket
 
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -323,14 +340,16 @@ def port_in_use(port: int) -> str | None:
         except OSError:
             return (
                 f"Port {port} is in use (another make dev?): stop what holds it (lsof -i :{port}), "
-                f"or run on another port: PORT={port + 1} make dev"
+                f"or run on another port: {variable}={port + 2} make dev"
             )
     return None
 
 
 def main() -> None:
     port = int(os.environ.get("PORT", "4000"))
-    taken = port_in_use(port)
+    from devserver import endpoint
+
+    taken = port_in_use(port) or port_in_use(endpoint.port(port), endpoint.PORT_ENV)
     if taken:
         print(taken, file=sys.stderr, flush=True)
         raise SystemExit(1)
@@ -338,6 +357,9 @@ def main() -> None:
     server = serve(port, os.environ.get("REFERRALS_CONFIG"))
     print(f"Referrals local API: http://127.0.0.1:{server.server_address[1]}/graphql", flush=True)
     print(f"Console (open in a browser): http://127.0.0.1:{server.server_address[1]}/", flush=True)
+    local = server.RequestHandlerClass.local  # type: ignore[attr-defined]
+    print(f"AWS stand-in for other processes: {local.aws_endpoint.url}", flush=True)
+    print(f"sam local invoke --env-vars {local.env_vars_path}", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

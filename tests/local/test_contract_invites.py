@@ -240,15 +240,18 @@ def test_each_site_sends_from_its_own_verified_sender_with_its_own_template(conf
     assert f"https://outlet.example.de/referrals.list?applyCode={code}" in mail["text"]
 
 
+UNISSUED_CODE = "WXYZ6789"
+
+
 def test_the_lookup_is_limited_per_source_ip_and_the_header_cannot_dodge_it(configured_api):
-    # REFERRALS_LOCAL_API_KEY names the key
-    assert with_key(configured_api, OFFER, {"code": "ABCD2345"})[0] == 401
-    answers = [with_key(configured_api, OFFER, {"code": "ABCD2345"}, key="another-key")[1] for _ in range(3)]
+    # REFERRALS_LOCAL_API_KEY names the key (the code is no one's: make dev's seed issues ABCD2345, devserver/seed.py)
+    assert with_key(configured_api, OFFER, {"code": UNISSUED_CODE})[0] == 401
+    answers = [with_key(configured_api, OFFER, {"code": UNISSUED_CODE}, key="another-key")[1] for _ in range(3)]
     assert all(a["data"]["referralOffer"]["valid"] is False for a in answers)
     # The fourth from this address is refused, whatever X-Forwarded-For the client writes
     for forged in (None, "198.51.100.99", "198.51.100.1, 198.51.100.2"):
         headers = {"X-Forwarded-For": forged} if forged else {}
-        status, body = with_key(configured_api, OFFER, {"code": "ABCD2345"}, key="another-key", **headers)
+        status, body = with_key(configured_api, OFFER, {"code": UNISSUED_CODE}, key="another-key", **headers)
         assert status == 200 and body["data"] == {"referralOffer": None}
         (error,) = body["errors"]
         assert error["errorType"] == "RateLimited" and error["message"] == "Rate limited: Please try again later"

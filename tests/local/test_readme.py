@@ -31,7 +31,8 @@ def _free_port() -> int:
 
 
 def test_the_try_it_block_pasted_into_bash_ends_with_a_referral_count_of_1(tmp_path):
-    env = {**os.environ, "PORT": str(_free_port()), "REFERRALS_LOCAL_SCHEDULES": "off"}
+    ports = {"PORT": str(_free_port()), "AWS_PORT": str(_free_port())}  # AWS_PORT: not PORT + 1, which may be taken
+    env = {**os.environ, **ports, "REFERRALS_LOCAL_SCHEDULES": "off"}
     process = subprocess.Popen(
         [shutil.which("bash") or "/bin/bash", "-c", _try_it_block()],
         cwd=ROOT,
@@ -57,5 +58,5 @@ def test_a_port_in_use_is_one_line_with_the_fix():
         holder.listen()
         port = holder.getsockname()[1]
         said = port_in_use(port)
-    assert said is not None and f"PORT={port + 1} make dev" in said and "\n" not in said
+    assert said is not None and f"PORT={port + 2} make dev" in said and "\n" not in said
     assert port_in_use(_free_port()) is None

@@ -114,7 +114,8 @@ def _forged(n: int) -> str:
 
 def test_a_signed_in_caller_rotating_x_forwarded_for_still_meets_the_lookup_limit(strict_api):
     token = _customer(strict_api, "Olga Offer")
-    answers = [_as(strict_api, OFFER, {"code": "ABCD2345"}, token, _forged(n)) for n in range(LOOKUPS + 2)]
+    # A code no one holds (make dev's seed issues ABCD2345, devserver/seed.py): every answered lookup is invalid
+    answers = [_as(strict_api, OFFER, {"code": "WXYZ6789"}, token, _forged(n)) for n in range(LOOKUPS + 2)]
     # The first LOOKUPS are answered; past them every lookup from this machine is refused, whatever the header says
     assert [a["data"]["referralOffer"] for a in answers[:LOOKUPS]] == [{"valid": False}] * LOOKUPS
     for refused in answers[LOOKUPS:]:
