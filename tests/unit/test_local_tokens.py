@@ -16,8 +16,10 @@ def _signed(claims: dict) -> str:
 
 
 def _claims(**changes: object) -> dict:
+    # Built when the tests are collected (parametrize), which may be long before they run: a day ahead, so a slow
+    # full run does not see them expire (a test of expiry sets its own).
     now = int(time.time())
-    claims = {"sub": "customer-a", "email": "a@example.com", "iss": tokens.ISSUER, "iat": now, "exp": now + 600}
+    claims = {"sub": "customer-a", "email": "a@example.com", "iss": tokens.ISSUER, "iat": now, "exp": now + 86_400}
     return {k: v for k, v in {**claims, **changes}.items() if v is not None}
 
 
