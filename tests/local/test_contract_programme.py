@@ -105,7 +105,7 @@ def test_a_chosen_code_replaces_the_shown_one_and_the_old_one_keeps_working(loca
     old = _register(local_api, me)["customer"]["referralCode"]
     vanity = f"V{new_id()[-8:].upper().replace('-', '')}"[:12]
     answer = _change(local_api, me, f"  {vanity.lower()} ")
-    assert answer == {"customer": {"referralCode": vanity, "referralCount": 0}, "error": None, "fieldErrors": None}
+    assert answer == {"customer": {"referralCode": vanity, "referralCount": 0}, "error": None, "fieldErrors": []}
     for code in (old, vanity):
         assert _register(local_api, new_id(), code=code, name="Fran Friend")["error"] is None
         _, body = local_api.request(

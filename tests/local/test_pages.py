@@ -53,7 +53,8 @@ def test_nothing_else_on_disk_is_reachable(local_api, path):
 def test_config_gives_the_pages_the_api_and_its_public_key(local_api):
     status, config = local_api.request("GET", "/_local/config")
     assert status == 200
-    assert config == {"graphqlUrl": "/graphql", "apiKey": pages.api_key()}
+    # and the configured sites (the contract's two without REFERRALS_CONFIG), for the console's figures
+    assert config == {"graphqlUrl": "/graphql", "apiKey": pages.api_key(), "sites": ["de", "default"]}
 
 
 def test_the_pages_load_nothing_from_outside():
