@@ -21,6 +21,7 @@ from devserver.lambdas import time_in_functions
 from devserver.stack import FunctionEvent, Stack
 
 MAX_BODY_BYTES = 1_000_000  # AppSync's request size limit is 1 MB (docs/local.md)
+HTTP_DOOR = "/http"  # where the HTTP API door's routes are served (../shared/CONTRACT.md)
 
 
 class LocalReferrals:
@@ -46,6 +47,11 @@ class LocalReferrals:
         from devserver.lambdas import LocalFunction
 
         self.functions = {name: LocalFunction(spec) for name, spec in self.stack.functions().items()}
+        from devserver.lambdas import serve_invocations
+
+        serve_invocations(self.functions)  # the HTTP door invokes the resolvers' functions through Lambda's API
+        # The HTTP API door's routes, as the template's HttpApi events declare them (served under /http)
+        self.http_routes = self.stack.http_routes()
         # The app client AppSync accepts tokens of (UserPoolConfig's AppIdClientRegex): checked, and minted for
         self.app_client = tokens.AppClient.of(self.stack)
         api = self.stack.api_settings()
@@ -108,19 +114,23 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             return None, "The body is not valid JSON"
 
-    def _discard(self, length: int) -> None:
+    def _discard(self, length: int, limit: int = MAX_BODY_BYTES) -> None:
         """Read an oversized body before refusing it, so the client sees the answer, not a broken pipe."""
-        remaining = min(length, 16 * MAX_BODY_BYTES)
+        remaining = min(length, 16 * limit)
         while remaining > 0:
             chunk = self.rfile.read(min(remaining, 65536))
             if not chunk:
                 break
             remaining -= len(chunk)
-        if length > 16 * MAX_BODY_BYTES:
+        if length > 16 * limit:
             self.close_connection = True
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
+        if path.startswith(HTTP_DOOR + "/"):
+            from devserver import http_api  # the door's routes are POST only: API Gateway's 404 for the rest
+
+            return self._send(*http_api.serve(self, path.removeprefix(HTTP_DOOR)))
         if path == "/_local/health":
             return self._send(200, {"status": "ok"})
         if path == "/_local/functions":
@@ -142,6 +152,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         path = self.path.split("?", 1)[0]
+        if path.startswith(HTTP_DOOR + "/"):
+            from devserver import http_api  # the HTTP API door, as API Gateway serves it (docs/local.md)
+
+            return self._send(*http_api.serve(self, path.removeprefix(HTTP_DOOR)))
         body, problem = self._body()
         if path == "/graphql":
             return self._graphql(body, problem)
@@ -185,26 +199,11 @@ class Handler(BaseHTTPRequestHandler):
                     ]
                 },
             )
+        from graphql_engine import body_problem, malformed  # AppSync's refusals, shared with the HTTP door
+
+        problem = problem or body_problem(body)
         if problem:
-            return self._send(400, {"errors": [{"errorType": "MalformedHttpRequestException", "message": problem}]})
-        if isinstance(body, list):
-            return self._send(
-                400,
-                {
-                    "errors": [
-                        {"errorType": "MalformedHttpRequestException", "message": "Send one operation per request"}
-                    ]
-                },
-            )
-        if not isinstance(body, dict):
-            return self._send(
-                400,
-                {
-                    "errors": [
-                        {"errorType": "MalformedHttpRequestException", "message": "The body must be a JSON object"}
-                    ]
-                },
-            )
+            return self._send(400, malformed(problem))
         identity = (
             None
             if claims is None
