@@ -13,15 +13,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import botocore.session
 import graphql_engine
 import observability
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from botocore.config import Config
 
 from referrals.config import load_http_door_settings
 
@@ -49,13 +48,24 @@ EDGE_HOP = "http-api"
 
 settings = load_http_door_settings()  # a function deployed without its wiring stops here, at cold start
 SCHEMA = graphql_engine.load_schema(Path(__file__).with_name("schema.graphql").read_text())
-# No retry: an invocation that timed out may have run, and a mutation must not run twice. The read timeout
-# outlasts the resolver functions' own (10 s), so Lambda, not the socket, ends a slow one.
-_lambda = botocore.session.get_session().create_client(
-    "lambda",
-    region_name=settings.region,
-    config=Config(connect_timeout=2, read_timeout=12, retries={"mode": "standard", "max_attempts": 1}),
-)
+
+
+@cache
+def lambda_client() -> Any:
+    """Lambda's client, made when the first field resolves rather than at import: loading its service model costs
+    about a third of a bare boto3 import, which moves from the import to the first request (a request that is
+    refused or needs no resolver never pays it). `make bench` reports the import with and without it.
+
+    No retry: an invocation that timed out may have run, and a mutation must not run twice. The read timeout
+    outlasts the resolver functions' own (10 s), so Lambda, not the socket, ends a slow one."""
+    import botocore.session
+    from botocore.config import Config
+
+    return botocore.session.get_session().create_client(
+        "lambda",
+        region_name=settings.region,
+        config=Config(connect_timeout=2, read_timeout=12, retries={"mode": "standard", "max_attempts": 1}),
+    )
 
 
 class ResolverFunctionFailed(Exception):
@@ -64,7 +74,7 @@ class ResolverFunctionFailed(Exception):
 
 def invoke(function_arn: str) -> graphql_engine.Resolver:
     def call(event: dict[str, Any]) -> Any:
-        answer = _lambda.invoke(FunctionName=function_arn, Payload=json.dumps(event, default=str).encode())
+        answer = lambda_client().invoke(FunctionName=function_arn, Payload=json.dumps(event, default=str).encode())
         payload = json.loads(answer["Payload"].read() or b"null")
         if answer.get("FunctionError"):
             logger.error(
