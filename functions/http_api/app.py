@@ -163,19 +163,21 @@ def _body(event: dict[str, Any]) -> tuple[Any, str | None]:
 
 def serve(event: dict[str, Any]) -> dict[str, Any]:
     context = event.get("requestContext") or {}
-    provider = PROVIDERS.get(str(context.get("routeKey") or event.get("routeKey")))
+    route = str(context.get("routeKey") or event.get("routeKey"))
+    provider = PROVIDERS.get(route)
     if provider is None:
-        return _refusal(NOT_FOUND)
+        return _refused(route, NOT_FOUND)
     source_ip = str((context.get("http") or {}).get("sourceIp") or "")
     identity = _identity(event, provider, source_ip)
     if provider == "AMAZON_COGNITO_USER_POOLS" and identity is None:
-        return _refusal(UNAUTHORIZED)
+        return _refused(route, UNAUTHORIZED)
     if provider == "AWS_IAM" and identity is None:
-        return _refusal(FORBIDDEN)
+        return _refused(route, FORBIDDEN)
     body, problem = _body(event)
     problem = problem or graphql_engine.body_problem(body)
     if problem:
         metrics.add_metric(name="HttpRequestsMalformed", unit=MetricUnit.Count, value=1)
+        logger.info("refused", extra={"route": route, "status": 400, "reason": problem})
         return _answer(400, graphql_engine.malformed(problem))
     headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
     # As AppSync's edge would pass it: the connection's address, then the edge's own slot. What the client wrote
@@ -183,6 +185,13 @@ def serve(event: dict[str, Any]) -> dict[str, Any]:
     headers["x-forwarded-for"] = f"{source_ip}, {EDGE_HOP}"
     request = graphql_engine.RequestContext(identity, headers, {}, auth_mode=provider)
     return _answer(200, ENGINE.execute(body, request))
+
+
+def _refused(route: str, refusal: dict[str, Any]) -> dict[str, Any]:
+    """Logged (route and status, no caller detail): API Gateway refuses these before the function, so one here
+    means a route is wired without its authorizer, or a caller found a way around it."""
+    logger.warning("refused", extra={"route": route[:100], "status": refusal["statusCode"]})
+    return _refusal(refusal)
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId", clear_state=True)
