@@ -61,7 +61,26 @@ def operation_rows(measured: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "wru": m["wru"],
             }
         )
-    return rows
+    return [*rows, *door_rows(measured)]
+
+
+def door_rows(measured: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The HTTP API door against the AppSync door, per million `customer` queries, everything billed included
+    (goal: at most 40%, docs/performance.md "The HTTP API door")."""
+    totals = {m["operation"]: sum(m["cost_per_million"].values()) for m in measured}
+    http, appsync = totals.get("customer query, HTTP door"), totals.get("customer query")
+    if http is None or appsync is None:
+        return []
+    return [
+        {
+            "figure": "customer query $/M, all in: HTTP door",
+            "value": round(http, 3),
+            "unit": "USD",
+            "baseline": round(appsync, 3),
+            "baseline_name": "AppSync door",
+            "ratio": round(http / appsync, 3),
+        }
+    ]
 
 
 def cost_table(rows: list[dict[str, Any]]) -> str:

@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Callable
 from typing import Any
 
-from bench.costs import Operation, hooks, measure
+from bench.costs import InnerTimer, Operation, hooks, measure
 from devserver.samples import appsync_event, load_event
 
 QUALIFYING = {"amount": "45.00", "currency": "GBP"}
@@ -50,9 +50,37 @@ def _order(local: Any, detail_type: str, customer_id: str, order_id: str, at: st
     return local.functions["OrderEventsFunction"].invoke(event)
 
 
+def http_event(customer_id: str, email: str, query: str) -> dict[str, Any]:
+    """A payload-format-2.0 event of the HTTP door's customer route, as API Gateway sends it past the JWT check."""
+    claims = {"sub": customer_id, "email": email, "token_use": "id", "custom:site": "default"}
+    return {
+        "version": "2.0",
+        "routeKey": "POST /graphql",
+        "rawPath": "/graphql",
+        "headers": {"content-type": "application/json"},
+        "requestContext": {
+            "routeKey": "POST /graphql",
+            "requestId": f"bench-{next(_ids)}",
+            "http": {"method": "POST", "path": "/graphql", "sourceIp": "203.0.113.10"},
+            "authorizer": {"jwt": {"claims": claims, "scopes": None}},
+        },
+        "body": json.dumps({"query": query}),
+        "isBase64Encoded": False,
+    }
+
+
+CUSTOMER_QUERY = "query { customer { referralCode referralCount referralLink } }"
+
+
 def operations(local: Any) -> list[Operation]:
+    from devserver import lambdas
+
     api = local.functions["ApiFunction"]
     reconcile = local.functions["ReconcileFunction"]
+    door = local.functions["HttpApiFunction"]
+    # The door reaches ApiFunction through Lambda's Invoke (devserver/lambdas.py): timed, to bill both invocations
+    resolver = InnerTimer(api)
+    lambdas.serve_invocations({**local.functions, "ApiFunction": resolver})
 
     def register(customer: tuple[str, str], code: str | None = None) -> dict[str, Any]:
         arguments = {"input": {"fullName": "Bench Shopper", **({"referralCode": code} if code else {})}}
@@ -133,6 +161,14 @@ def operations(local: Any) -> list[Operation]:
             1,
             registered,
             lambda s: api.invoke(appsync_event("customer-query.json", s[0], s[1])),
+        ),
+        Operation(
+            "customer query, HTTP door",
+            "HttpApiFunction",
+            2,  # Lambda's Invoke of ApiFunction, and its one read
+            registered,
+            lambda s: door.invoke(http_event(s[0], s[1], CUSTOMER_QUERY)),
+            inner=resolver,
         ),
         Operation("register without a code", "ApiFunction", 1, _new_customer, register),
         Operation(

@@ -351,6 +351,10 @@ def required(service: str, operation: str, params: dict[str, Any], region: str =
         needs.append(
             (f"cognito-idp:{operation}", f"arn:aws:cognito-idp:{region}:{ACCOUNT}:userpool/{params['UserPoolId']}")
         )
+    elif service == "lambda" and operation == "Invoke":  # the HTTP door invoking a resolver's function
+        name = str(params.get("FunctionName", ""))
+        arn = name if name.startswith("arn:") else f"arn:aws:lambda:{region}:{ACCOUNT}:function:{name}"
+        needs.append(("lambda:InvokeFunction", arn))
     elif service == "appsync" and "apiId" in params:  # an API's control plane (UpdateApiKey): on the API
         needs.append((f"appsync:{operation}", f"arn:aws:appsync:{region}:{ACCOUNT}:apis/{params['apiId']}"))
     else:  # nothing the functions call: judged on "*", as an action without resource-level permissions is
@@ -361,7 +365,9 @@ def required(service: str, operation: str, params: dict[str, Any], region: str =
 # ---------- the check, in botocore ----------
 
 
-class _Body(io.BytesIO):
+class Body(io.BytesIO):
+    """A response body botocore can read and stream (a refusal's, a local invocation's)."""
+
     def stream(self, **_: Any) -> Iterator[bytes]:
         yield self.getvalue()
 
@@ -403,7 +409,7 @@ def _denied(model: Any, url: str, message: str) -> tuple[Any, dict[str, Any]]:
         if service.metadata.get("awsQueryCompatible") is not None:  # SQS answers with its query-era code
             status, headers["x-amzn-query-error"] = 403, "AccessDenied;Sender"
         body = json.dumps({"__type": f"com.amazon.coral.service#{code}", "Message": message}).encode()
-    http = AWSResponse(url, status, headers, _Body(body))
+    http = AWSResponse(url, status, headers, Body(body))
     parsed = create_parser(protocol).parse(convert_to_response_dict(http, model), model.output_shape)
     return http, parsed
 
@@ -412,7 +418,8 @@ def _remember_params(params: dict[str, Any], context: dict[str, Any], **_: Any) 
     context[_PARAMS] = params
 
 
-def _check(model: Any, params: dict[str, Any], context: dict[str, Any], **_: Any) -> Any:
+def check(model: Any, params: dict[str, Any], context: dict[str, Any], **_: Any) -> Any:
+    """AWS's refusal when the running function's role does not allow the request, else None."""
     function = _caller.get()
     if function is None or not enabled():
         return None
@@ -435,7 +442,7 @@ def install() -> None:
     refused request as a call, as AWS counts one."""
     from botocore.handlers import BUILTIN_HANDLERS, REGISTER_LAST
 
-    if any(spec[1] is _check for spec in BUILTIN_HANDLERS):
+    if any(spec[1] is check for spec in BUILTIN_HANDLERS):
         return
     BUILTIN_HANDLERS.append(("before-parameter-build", _remember_params))
-    BUILTIN_HANDLERS.append(("before-call", _check, REGISTER_LAST))
+    BUILTIN_HANDLERS.append(("before-call", check, REGISTER_LAST))

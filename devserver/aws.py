@@ -165,6 +165,7 @@ NOT_EMULATED = {
     "AWS::AppSync::GraphQLSchema": "devserver/appsync.py serves the same schema.graphql",
     "AWS::AppSync::DataSource": "devserver/appsync.py calls the functions the resolvers name",
     "AWS::AppSync::Resolver": "devserver/appsync.py resolves each field with its function",
+    "AWS::Serverless::HttpApi": "devserver/http_api.py serves its routes under /http, its authorizers included",
 }
 EMULATED = {
     "AWS::DynamoDB::Table",

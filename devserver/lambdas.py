@@ -194,6 +194,61 @@ class LocalFunction:
         return answer
 
 
+# The functions Lambda's Invoke API reaches locally (`serve_invocations`), by name.
+_invocable: dict[str, LocalFunction] = {}
+
+
+def serve_invocations(functions: dict[str, LocalFunction]) -> None:
+    """Lambda's Invoke API for the stack's functions, in this process: a function that invokes another (the HTTP
+    door invoking a resolver's function) reaches the other's LocalFunction, with its Timeout, its role and one
+    invocation at a time, as Lambda runs it. The caller's role must allow lambda:InvokeFunction on it
+    (devserver/access.py checks it first, as Lambda would)."""
+    from botocore.handlers import BUILTIN_HANDLERS
+
+    _invocable.clear()
+    _invocable.update(functions)
+    if not any(spec[1] is _invoke_locally for spec in BUILTIN_HANDLERS):
+        BUILTIN_HANDLERS.append(("before-parameter-build.lambda.Invoke", _remember_invocation))
+        BUILTIN_HANDLERS.append(("before-call.lambda.Invoke", _invoke_locally))
+
+
+_INVOCATION = "referrals.local-invoke"  # where the request's own parameters wait (botocore's request context)
+
+
+def _remember_invocation(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+    context[_INVOCATION] = dict(params)
+
+
+def _invoke_locally(model: Any, params: dict[str, Any], context: dict[str, Any], **_: Any) -> Any:
+    """botocore `before-call` for lambda.Invoke: answers from the local function instead of sending the request."""
+    import json
+
+    from botocore.awsrequest import AWSResponse
+    from botocore.endpoint import convert_to_response_dict
+    from botocore.parsers import create_parser
+
+    from devserver import access
+
+    request = context.get(_INVOCATION) or {}
+    function = _invocable.get(str(request.get("FunctionName", "")).rsplit(":", 1)[-1])
+    if function is None:
+        return None  # not one of the stack's: moto answers (ResourceNotFoundException)
+    refused = access.check(model, params, context)  # the caller's role, as Lambda checks it before running
+    if refused is not None:
+        return refused
+    headers = {"Content-Type": "application/json", "X-Amz-Executed-Version": "$LATEST"}
+    try:
+        payload: Any = function.invoke(json.loads(request.get("Payload") or b"null"))
+    except FunctionError as error:
+        headers["X-Amz-Function-Error"] = "Unhandled"
+        payload = {"errorType": error.error_type, "errorMessage": error.error_message}
+    http = AWSResponse(params.get("url", ""), 200, headers, access.Body(json.dumps(payload, default=str).encode()))
+    parsed = create_parser(model.service_model.resolved_protocol).parse(
+        convert_to_response_dict(http, model), model.output_shape
+    )
+    return http, parsed
+
+
 def _timed_out_message(invocation: Invocation) -> str:
     """Lambda's words: `2024-05-01T10:00:03.012Z <request id> Task timed out after 3.00 seconds`."""
     now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

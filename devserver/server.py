@@ -21,7 +21,8 @@ from devserver.endpoint import AwsEndpoint
 from devserver.lambdas import time_in_functions
 from devserver.stack import FunctionEvent, Stack
 
-MAX_BODY_BYTES = 1_000_000
+MAX_BODY_BYTES = 1_000_000  # AppSync's request size limit is 1 MB (docs/local.md)
+HTTP_DOOR = "/http"  # where the HTTP API door's routes are served (../shared/CONTRACT.md)
 # The contract's sites without REFERRALS_CONFIG: `default` and `de`, one group with cross-site referrals on.
 DEFAULT_SITES = Path(__file__).with_name("sites.json")
 FIGURES = "invitesSent offerLookups signUpsWithCode firstQualifyingOrders rewardsEarned rewardsReversed"
@@ -29,7 +30,7 @@ FIGURES_QUERY = f"""query ConsoleFigures($site: String!, $from: AWSDate!, $to: A
   programmeStats(siteKey: $site, from: $from, to: $to) {{
     siteKey days {{ date figures {{ {FIGURES} }} }} totals {{ {FIGURES} }}
   }}
-}}"""  # AppSync's request size limit is 1 MB (docs/local.md)
+}}"""
 
 
 class LocalReferrals:
@@ -56,6 +57,11 @@ class LocalReferrals:
         from devserver.lambdas import LocalFunction
 
         self.functions = {name: LocalFunction(spec) for name, spec in self.stack.functions().items()}
+        from devserver.lambdas import serve_invocations
+
+        serve_invocations(self.functions)  # the HTTP door invokes the resolvers' functions through Lambda's API
+        # The HTTP API door's routes, as the template's HttpApi events declare them (served under /http)
+        self.http_routes = self.stack.http_routes()
         # The app client AppSync accepts tokens of (UserPoolConfig's AppIdClientRegex): checked, and minted for
         self.app_client = tokens.AppClient.of(self.stack)
         api = self.stack.api_settings()
@@ -120,19 +126,23 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             return None, "The body is not valid JSON"
 
-    def _discard(self, length: int) -> None:
+    def _discard(self, length: int, limit: int = MAX_BODY_BYTES) -> None:
         """Read an oversized body before refusing it, so the client sees the answer, not a broken pipe."""
-        remaining = min(length, 16 * MAX_BODY_BYTES)
+        remaining = min(length, 16 * limit)
         while remaining > 0:
             chunk = self.rfile.read(min(remaining, 65536))
             if not chunk:
                 break
             remaining -= len(chunk)
-        if length > 16 * MAX_BODY_BYTES:
+        if length > 16 * limit:
             self.close_connection = True
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
+        if path.startswith(HTTP_DOOR + "/"):
+            from devserver import http_api  # the door's routes are POST only: API Gateway's 404 for the rest
+
+            return self._send(*http_api.serve(self, path.removeprefix(HTTP_DOOR)))
         if path == "/_local/health":
             return self._send(200, {"status": "ok"})
         if path == "/_local/functions":
@@ -156,6 +166,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         path = self.path.split("?", 1)[0]
+        if path.startswith(HTTP_DOOR + "/"):
+            from devserver import http_api  # the HTTP API door, as API Gateway serves it (docs/local.md)
+
+            return self._send(*http_api.serve(self, path.removeprefix(HTTP_DOOR)))
         body, problem = self._body()
         if path == "/graphql":
             return self._graphql(body, problem)
@@ -199,26 +213,11 @@ class Handler(BaseHTTPRequestHandler):
                     ]
                 },
             )
+        from graphql_engine import body_problem, malformed  # AppSync's refusals, shared with the HTTP door
+
+        problem = problem or body_problem(body)
         if problem:
-            return self._send(400, {"errors": [{"errorType": "MalformedHttpRequestException", "message": problem}]})
-        if isinstance(body, list):
-            return self._send(
-                400,
-                {
-                    "errors": [
-                        {"errorType": "MalformedHttpRequestException", "message": "Send one operation per request"}
-                    ]
-                },
-            )
-        if not isinstance(body, dict):
-            return self._send(
-                400,
-                {
-                    "errors": [
-                        {"errorType": "MalformedHttpRequestException", "message": "The body must be a JSON object"}
-                    ]
-                },
-            )
+            return self._send(400, malformed(problem))
         identity = (
             None
             if claims is None

@@ -53,6 +53,10 @@ class FunctionEvent:
     queue: str | None = None
     batch_size: int = 10
     report_failures: bool = False
+    # An HttpApi route: its path, method and authorizer (`JWT`, `AWS_IAM` or `NONE`).
+    path: str | None = None
+    method: str | None = None
+    authorizer: str | None = None
 
     def describe(self) -> dict[str, Any]:
         described: dict[str, Any] = {"type": self.type}
@@ -60,6 +64,8 @@ class FunctionEvent:
             described["expression"] = self.expression
         if self.pattern is not None:
             described["pattern"] = self.pattern
+        if self.path is not None:
+            described.update(path=self.path, method=self.method, authorizer=self.authorizer)
         return described
 
 
@@ -226,7 +232,35 @@ class Stack:
                 batch_size=int(props.get("BatchSize", 10)),
                 report_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
             )
+        if kind == "HttpApi":
+            return FunctionEvent(
+                kind,
+                path=props["Path"],
+                method=str(props.get("Method", "ANY")).upper(),
+                authorizer=self._http_authorizer(props.get("ApiId"), (props.get("Auth") or {}).get("Authorizer")),
+            )
         return FunctionEvent(kind)
+
+    def _http_authorizer(self, api: Any, name: str | None) -> str:
+        """What checks a route's caller: `AWS_IAM`, `NONE`, or `JWT` for an authorizer with a JwtConfiguration
+        (the API's DefaultAuthorizer when the route names none, as SAM applies it)."""
+        auth = (self.resources.get(str(api), {}).get("Properties") or {}).get("Auth") or {}
+        name = name or auth.get("DefaultAuthorizer") or "NONE"
+        if name in {"AWS_IAM", "NONE"}:
+            return name
+        authorizer = (auth.get("Authorizers") or {}).get(name)
+        if authorizer is None or "JwtConfiguration" not in authorizer:
+            raise ValueError(f"the stand-in serves JWT, AWS_IAM and NONE routes only, not authorizer {name}")
+        return "JWT"
+
+    def http_routes(self) -> dict[tuple[str, str], tuple[str, FunctionEvent]]:
+        """(method, path) -> (function, its HttpApi event): the routes of the HTTP API door (template.yaml)."""
+        return {
+            (event.method or "ANY", event.path): (name, event)
+            for name, spec in self.functions().items()
+            for event in spec.events
+            if event.type == "HttpApi" and event.path
+        }
 
     def rules(self) -> list[dict[str, Any]]:
         """The AWS::Events::Rule resources, resolved: name, bus, pattern and targets."""

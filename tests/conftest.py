@@ -162,6 +162,61 @@ class LocalApi:
         return self.request("POST", "/graphql", {"query": query, "variables": variables or {}}, headers)
 
 
+LOCAL_API_KEY = "local-api-key"  # the stand-in's default (devserver/pages.py api_key)
+DOORS = ("appsync", "http")
+
+
+class Door:
+    """One of the API's two doors, as a client switches between them (docs/api.md): AppSync's `/graphql` with the
+    raw token, or the HTTP API door's `/http/graphql` with `Bearer <token>`; the same answers either way."""
+
+    def __init__(self, api: LocalApi, name: str, api_key: str = LOCAL_API_KEY) -> None:
+        self.api, self.name, self.api_key = api, name, api_key
+
+    @property
+    def path(self) -> str:
+        return "/graphql" if self.name == "appsync" else "/http/graphql"
+
+    def authorization(self, token: str) -> str:
+        return token if self.name == "appsync" or token.startswith("Bearer ") else f"Bearer {token}"
+
+    def send(self, raw: bytes, token: str) -> tuple[int, Any]:
+        """A body as it is, to the customer route: for what no JSON encoder would write."""
+        headers = {"Content-Type": "application/json", "Authorization": self.authorization(token)}
+        return self.api.request("POST", self.path, raw, headers)
+
+    def request(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
+        return self.api.request(method, path, body, headers)
+
+    def graphql(self, query: str, variables: dict[str, Any] | None = None, token: str | None = None) -> tuple[int, Any]:
+        headers = {"Content-Type": "application/json"}
+        if token is not None:
+            headers["Authorization"] = self.authorization(token)
+        return self.api.request("POST", self.path, {"query": query, "variables": variables or {}}, headers)
+
+    def public(self, query: str, variables: dict[str, Any] | None = None, **headers: str) -> tuple[int, Any]:
+        """A visitor without a token: AppSync with the API key, the HTTP door's public route."""
+        sent = {"Content-Type": "application/json", **headers}
+        path = "/http/public/graphql"
+        if self.name == "appsync":
+            sent["x-api-key"], path = self.api_key, "/graphql"
+        return self.api.request("POST", path, {"query": query, "variables": variables or {}}, sent)
+
+    def refused(self, status: int, body: Any) -> bool:
+        """Whether an answer is the door's refusal of a caller it cannot identify, before any resolver ran."""
+        if self.name == "http":  # API Gateway's JWT authorizer
+            return status == 401 and body == {"message": "Unauthorized"}
+        return status == 401 and body["errors"][0]["errorType"] == "UnauthorizedException" and "data" not in body
+
+
+@pytest.fixture(params=DOORS)
+def door(request: pytest.FixtureRequest, local_api: LocalApi) -> Door:
+    """The same contract case through each door (the local server serves both: docs/local.md)."""
+    return Door(local_api, request.param)
+
+
 @pytest.fixture(scope="session")
 def local_api() -> Iterator[LocalApi]:
     """`python -m devserver` in its own process (as `make dev` runs it), on a free port."""

@@ -34,6 +34,7 @@ LOGGING_EVENT: dict[str, dict[str, Any]] = {
     "ReconcileFunction": {"time": "2000-01-01T00:00:00Z"},  # "reconciled", nothing due so long ago
     "ApiKeyKeeperFunction": {},  # "public API key extended"
     "PreTokenGenerationFunction": {},  # "token site set", for a pool and client made in the test (_event)
+    "HttpApiFunction": {"routeKey": "GET /nowhere", "requestContext": {"routeKey": "GET /nowhere"}},  # "refused"
 }
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from devserver import process, tokens
-from tests.conftest import OUTLET_SITE, LocalApi, new_id
+from tests.conftest import DOORS, OUTLET_SITE, Door, LocalApi, new_id
 
 pytestmark = pytest.mark.http
 
@@ -24,7 +25,7 @@ def unique(name: str) -> str:
     return f"{name}-{new_id('f')}@example.org"
 
 
-def customer(api: LocalApi, name: str = "Alice Smith", site: str | None = None) -> tuple[str, str]:
+def customer(api: LocalApi | Door, name: str = "Alice Smith", site: str | None = None) -> tuple[str, str]:
     """A registered customer: (token, referral code)."""
     sub = new_id()
     token = tokens.mint(sub, f"{sub}@example.com", site)
@@ -33,9 +34,17 @@ def customer(api: LocalApi, name: str = "Alice Smith", site: str | None = None) 
     return token, body["data"]["register"]["customer"]["referralCode"]
 
 
-def send(api: LocalApi, token: str, addresses: list[str]) -> dict:
-    status, body = api.graphql(SEND, {"emailAddresses": addresses}, token)
-    assert status == 200
+def send(api: LocalApi | Door, token: str, addresses: list[str]) -> dict:
+    """Send, waiting out the site's SES pacing (14 a second, a 10-second burst, shared by every customer of the
+    site): the cases run through both doors send about twice as fast as SES takes, and that pacing is not what
+    they check. A customer's own bucket refills over a day, so its refusal (retry after hours) is returned."""
+    for _ in range(20):
+        status, body = api.graphql(SEND, {"emailAddresses": addresses}, token)
+        assert status == 200
+        info = (body.get("errors") or [{}])[0].get("errorInfo") or {}
+        if info.get("rateLimitingBucket") != "REFERRAL_EMAIL" or info.get("retryAfterSeconds", 99) > 2:
+            return body
+        time.sleep(info["retryAfterSeconds"])
     return body
 
 
@@ -46,17 +55,17 @@ def with_key(api: LocalApi, query: str, variables: dict, key: str | None = LOCAL
     return api.request("POST", "/graphql", {"query": query, "variables": variables}, sent)
 
 
-def outbox(api: LocalApi) -> list[dict]:
+def outbox(api: LocalApi | Door) -> list[dict]:
     status, mails = api.request("GET", "/_local/outbox")
     assert status == 200
     return mails
 
 
-def test_each_friend_gets_one_mail_with_the_link(local_api):
-    token, code = customer(local_api)
+def test_each_friend_gets_one_mail_with_the_link(door):
+    token, code = customer(door)
     bob, carol = unique("bob"), unique("carol")
-    assert send(local_api, token, [bob, carol]) == {"data": {"sendReferralEmail": True}}
-    mails = outbox(local_api)
+    assert send(door, token, [bob, carol]) == {"data": {"sendReferralEmail": True}}
+    mails = outbox(door)
     link = f"https://shop.example.com/referrals.list?applyCode={code}"
     for friend in (bob, carol):
         (mail,) = [m for m in mails if m["to"] == [friend]]
@@ -67,66 +76,66 @@ def test_each_friend_gets_one_mail_with_the_link(local_api):
         assert "You received this email because Alice" in mail["text"]
 
 
-def test_the_outbox_is_oldest_first(local_api):
-    token, _ = customer(local_api)
+def test_the_outbox_is_oldest_first(door):
+    token, _ = customer(door)
     first, second = unique("first"), unique("second")
-    send(local_api, token, [first])
-    send(local_api, token, [second])
-    order = [m["to"][0] for m in outbox(local_api)]
+    send(door, token, [first])
+    send(door, token, [second])
+    order = [m["to"][0] for m in outbox(door)]
     assert order.index(first) < order.index(second)
 
 
 @pytest.mark.parametrize(
     "bad", ["x@example.org\r\nBcc: all@example.org", "x@example.org\n", "\rx@example.org", "x@exa\tmple.org", "nope"]
 )
-def test_an_invalid_address_sends_nothing_and_names_every_bad_address(local_api, bad):
-    token, _ = customer(local_api)
+def test_an_invalid_address_sends_nothing_and_names_every_bad_address(door, bad):
+    token, _ = customer(door)
     fine = unique("fine")
-    body = send(local_api, token, [fine, bad, "also-bad@"])
+    body = send(door, token, [fine, bad, "also-bad@"])
     assert body["data"] == {"sendReferralEmail": None}
     (error,) = body["errors"]
     assert error["errorType"] == "InvalidEmailAddress" and error["path"] == ["sendReferralEmail"]
     assert [p["address"] for p in error["errorInfo"]["invalidAddresses"]] == [bad, "also-bad@"]
     assert json.dumps(bad) in error["message"] and '"also-bad@"' in error["message"]
-    assert [m for m in outbox(local_api) if m["to"] == [fine]] == []
+    assert [m for m in outbox(door) if m["to"] == [fine]] == []
     # and no token was spent: the full bucket of 20 is still there
-    assert send(local_api, token, [unique("a") for _ in range(10)])["data"]["sendReferralEmail"] is True
-    assert send(local_api, token, [unique("b") for _ in range(10)])["data"]["sendReferralEmail"] is True
+    assert send(door, token, [unique("a") for _ in range(10)])["data"]["sendReferralEmail"] is True
+    assert send(door, token, [unique("b") for _ in range(10)])["data"]["sendReferralEmail"] is True
 
 
-def test_more_than_ten_addresses_sends_nothing(local_api):
-    token, _ = customer(local_api)
+def test_more_than_ten_addresses_sends_nothing(door):
+    token, _ = customer(door)
     friends = [unique("many") for _ in range(11)]
-    body = send(local_api, token, friends)
+    body = send(door, token, friends)
     assert body["data"] == {"sendReferralEmail": None}
     assert body["errors"][0]["errorType"] == "TooManyEmailAddresses"
     assert body["errors"][0]["errorInfo"]["maxAddresses"] == 10
-    assert not [m for m in outbox(local_api) if m["to"][0] in friends]
+    assert not [m for m in outbox(door) if m["to"][0] in friends]
 
 
-def test_a_caller_without_an_account_is_refused(local_api):
+def test_a_caller_without_an_account_is_refused(door):
     friend = unique("orphan")
-    body = send(local_api, tokens.mint(new_id(), "new@example.com"), [friend])
+    body = send(door, tokens.mint(new_id(), "new@example.com"), [friend])
     assert body["data"] == {"sendReferralEmail": None}
     assert body["errors"][0]["errorType"] == "NoAccount"
-    assert not [m for m in outbox(local_api) if m["to"] == [friend]]
+    assert not [m for m in outbox(door) if m["to"] == [friend]]
 
 
-def test_case_duplicates_count_once_and_an_empty_list_sends_nothing(local_api):
-    token, _ = customer(local_api)
+def test_case_duplicates_count_once_and_an_empty_list_sends_nothing(door):
+    token, _ = customer(door)
     friend = unique("twice")
-    before = len(outbox(local_api))
-    assert send(local_api, token, []) == {"data": {"sendReferralEmail": True}}
-    assert len(outbox(local_api)) == before
-    assert send(local_api, token, [friend, friend.upper()]) == {"data": {"sendReferralEmail": True}}
-    assert len([m for m in outbox(local_api) if m["to"][0].lower() == friend.lower()]) == 1
+    before = len(outbox(door))
+    assert send(door, token, []) == {"data": {"sendReferralEmail": True}}
+    assert len(outbox(door)) == before
+    assert send(door, token, [friend, friend.upper()]) == {"data": {"sendReferralEmail": True}}
+    assert len([m for m in outbox(door) if m["to"][0].lower() == friend.lower()]) == 1
 
 
-def test_the_limit_answers_as_the_contract_says(local_api):
-    token, _ = customer(local_api)
-    assert send(local_api, token, [unique("a") for _ in range(10)])["data"]["sendReferralEmail"] is True
-    assert send(local_api, token, [unique("b") for _ in range(10)])["data"]["sendReferralEmail"] is True
-    body = send(local_api, token, [unique("c")])
+def test_the_limit_answers_as_the_contract_says(door):
+    token, _ = customer(door)
+    assert send(door, token, [unique("a") for _ in range(10)])["data"]["sendReferralEmail"] is True
+    assert send(door, token, [unique("b") for _ in range(10)])["data"]["sendReferralEmail"] is True
+    body = send(door, token, [unique("c")])
     assert body["data"] == {"sendReferralEmail": None}
     (error,) = body["errors"]
     assert error["message"] == "Rate limited: Please try again later"
@@ -136,30 +145,30 @@ def test_the_limit_answers_as_the_contract_says(local_api):
     assert isinstance(error["errorInfo"]["retryAfterSeconds"], int) and error["errorInfo"]["retryAfterSeconds"] > 0
 
 
-def test_a_friend_invited_recently_is_reported_beside_true(local_api):
-    first, _ = customer(local_api, "Ann A")
-    second, _ = customer(local_api, "Ben B")
+def test_a_friend_invited_recently_is_reported_beside_true(door):
+    first, _ = customer(door, "Ann A")
+    second, _ = customer(door, "Ben B")
     friend = unique("popular")
-    send(local_api, first, [friend])
-    body = send(local_api, second, [friend])
+    send(door, first, [friend])
+    body = send(door, second, [friend])
     assert body["data"] == {"sendReferralEmail": True}
     assert body["errors"][0]["errorType"] == "InvitationsNotSent"
     assert body["errors"][0]["errorInfo"]["notSent"] == [{"address": friend, "reason": "RECENTLY_INVITED"}]
-    assert len([m for m in outbox(local_api) if m["to"] == [friend]]) == 1
+    assert len([m for m in outbox(door) if m["to"] == [friend]]) == 1
 
 
-def test_names_are_escaped_in_the_mail(local_api):
-    token, _ = customer(local_api, "<i>Zed</i> Quinn")
+def test_names_are_escaped_in_the_mail(door):
+    token, _ = customer(door, "<i>Zed</i> Quinn")
     friend = unique("escape")
-    send(local_api, token, [friend])
-    (mail,) = [m for m in outbox(local_api) if m["to"] == [friend]]
+    send(door, token, [friend])
+    (mail,) = [m for m in outbox(door) if m["to"] == [friend]]
     assert "&lt;i&gt;Zed&lt;/i&gt;" in mail["html"] and "<i>Zed</i>" not in mail["html"]
     assert "<i>Zed</i> shops at" in mail["text"]
 
 
-def test_a_visitor_with_the_api_key_looks_up_a_code(local_api):
-    _, code = customer(local_api, "Olive Oyl")
-    status, body = with_key(local_api, OFFER, {"code": f" {code.lower()} "})
+def test_a_visitor_with_the_api_key_looks_up_a_code(door):
+    _, code = customer(door, "Olive Oyl")
+    status, body = door.public(OFFER, {"code": f" {code.lower()} "})
     assert status == 200
     assert body == {
         "data": {
@@ -172,7 +181,7 @@ def test_a_visitor_with_the_api_key_looks_up_a_code(local_api):
             }
         }
     }
-    status, body = with_key(local_api, OFFER, {"code": "ZZZZ2345"})
+    status, body = door.public(OFFER, {"code": "ZZZZ2345"})
     assert body["data"]["referralOffer"] == {
         "valid": False,
         "code": None,
@@ -182,22 +191,22 @@ def test_a_visitor_with_the_api_key_looks_up_a_code(local_api):
     }
 
 
-def test_a_signed_in_customer_may_look_up_a_code_too(local_api):
-    token, code = customer(local_api)
-    status, body = local_api.graphql(OFFER, {"code": code}, token)
+def test_a_signed_in_customer_may_look_up_a_code_too(door):
+    token, code = customer(door)
+    status, body = door.graphql(OFFER, {"code": code}, token)
     assert status == 200 and body["data"]["referralOffer"]["valid"] is True
 
 
-def test_the_api_key_opens_only_the_public_lookup(local_api):
-    status, body = with_key(local_api, "query { customer { referralCode } }", {})
+def test_the_api_key_opens_only_the_public_lookup(door):
+    status, body = door.public("query { customer { referralCode } }", {})
     assert status == 200
     assert body["data"] == {"customer": None}
     assert body["errors"][0]["errorType"] == "Unauthorized"
     assert body["errors"][0]["message"] == "Not Authorized to access customer on type Query"
     friend = unique("keyed")
-    status, body = with_key(local_api, SEND, {"emailAddresses": [friend]})
+    status, body = door.public(SEND, {"emailAddresses": [friend]})
     assert body["data"] == {"sendReferralEmail": None} and body["errors"][0]["errorType"] == "Unauthorized"
-    assert not [m for m in outbox(local_api) if m["to"] == [friend]]
+    assert not [m for m in outbox(door) if m["to"] == [friend]]
 
 
 @pytest.mark.parametrize("key", [None, "", "not-the-key"], ids=["missing", "empty", "wrong"])
@@ -243,15 +252,25 @@ def test_each_site_sends_from_its_own_verified_sender_with_its_own_template(conf
 UNISSUED_CODE = "WXYZ6789"
 
 
-def test_the_lookup_is_limited_per_source_ip_and_the_header_cannot_dodge_it(configured_api):
-    # REFERRALS_LOCAL_API_KEY names the key (the code is no one's: make dev's seed issues ABCD2345, devserver/seed.py)
-    assert with_key(configured_api, OFFER, {"code": UNISSUED_CODE})[0] == 401
-    answers = [with_key(configured_api, OFFER, {"code": UNISSUED_CODE}, key="another-key")[1] for _ in range(3)]
-    assert all(a["data"]["referralOffer"]["valid"] is False for a in answers)
-    # The fourth from this address is refused, whatever X-Forwarded-For the client writes
+@pytest.mark.parametrize("door_name", DOORS)
+def test_the_lookup_is_limited_per_source_ip_and_the_header_cannot_dodge_it(configured_api, door_name):
+    door = Door(configured_api, door_name, api_key="another-key")
+    # REFERRALS_LOCAL_API_KEY names the key (the code is no one's: make dev's seed issues ABCD2345)
+    if door_name == "appsync":
+        assert with_key(configured_api, OFFER, {"code": UNISSUED_CODE})[0] == 401
+    # The bucket holds three lookups per address, shared by both doors (one store): whichever door ran first
+    # used them, so at most three are answered here before the address is limited
+    for _ in range(4):
+        status, body = door.public(OFFER, {"code": UNISSUED_CODE})
+        if "errors" in body:
+            break
+        assert status == 200 and body["data"]["referralOffer"]["valid"] is False
+    else:
+        pytest.fail("a fourth lookup from one address was answered")
+    # Then it stays refused, whatever X-Forwarded-For the client writes
     for forged in (None, "198.51.100.99", "198.51.100.1, 198.51.100.2"):
         headers = {"X-Forwarded-For": forged} if forged else {}
-        status, body = with_key(configured_api, OFFER, {"code": UNISSUED_CODE}, key="another-key", **headers)
+        status, body = door.public(OFFER, {"code": UNISSUED_CODE}, **headers)
         assert status == 200 and body["data"] == {"referralOffer": None}
         (error,) = body["errors"]
         assert error["errorType"] == "RateLimited" and error["message"] == "Rate limited: Please try again later"
@@ -259,7 +278,7 @@ def test_the_lookup_is_limited_per_source_ip_and_the_header_cannot_dodge_it(conf
         assert error["errorInfo"]["retryAfterSeconds"] > 0
 
 
-def test_a_bounce_through_eventbridge_suppresses_the_address(local_api):
+def test_a_bounce_through_eventbridge_suppresses_the_address(door):
     # Given SES reports a hard bounce for a friend (as its configuration set's EventBridge destination would)
     friend = unique("bounced")
     detail = {
@@ -268,12 +287,12 @@ def test_a_bounce_through_eventbridge_suppresses_the_address(local_api):
         "mail": {"tags": {"site": ["default"]}, "destination": [friend]},
     }
     entry = {"Source": "aws.ses", "DetailType": "Email Bounced", "Detail": json.dumps(detail)}
-    status, answer = local_api.request("POST", "/_local/events", {"Entries": [entry]})
+    status, answer = door.request("POST", "/_local/events", {"Entries": [entry]})
     assert status == 200 and answer["FailedEntryCount"] == 0
     # When a customer invites that friend
-    token, _ = customer(local_api)
-    body = send(local_api, token, [friend])
+    token, _ = customer(door)
+    body = send(door, token, [friend])
     # Then nothing is mailed and the reason is reported
     assert body["data"] == {"sendReferralEmail": True}
     assert body["errors"][0]["errorInfo"]["notSent"] == [{"address": friend, "reason": "SUPPRESSED"}]
-    assert not [m for m in outbox(local_api) if m["to"] == [friend]]
+    assert not [m for m in outbox(door) if m["to"] == [friend]]

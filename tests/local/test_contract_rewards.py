@@ -78,56 +78,56 @@ def test_functions_list_the_order_rule_and_the_hourly_schedule(local_api):
     assert schedule == {"type": "ScheduleV2", "expression": "rate(1 hour)"}
 
 
-def test_an_order_that_stands_fifteen_days_earns_one_reward(local_api):
-    referrer, friend = _pair(local_api)
+def test_an_order_that_stands_fifteen_days_earns_one_reward(door):
+    referrer, friend = _pair(door)
     now = datetime.now(UTC)
     order = {"orderId": new_id("order"), "customerId": friend, "total": {"amount": "45.00", "currency": "GBP"}}
     # When the order is placed (delivered twice, as at-least-once delivery may) and a refund of 10.00 follows
-    answer = _put(local_api, _entry("OrderPlaced", order, now), _entry("OrderPlaced", order, now))
+    answer = _put(door, _entry("OrderPlaced", order, now), _entry("OrderPlaced", order, now))
     assert answer["FailedEntryCount"] == 0 and all("EventId" in e for e in answer["Entries"])
     refund = {"orderId": order["orderId"], "customerId": friend, "refund": {"amount": "10.00", "currency": "GBP"}}
-    _put(local_api, _entry("OrderRefunded", refund, now + timedelta(days=2)))
+    _put(door, _entry("OrderRefunded", refund, now + timedelta(days=2)))
     # And the reconciliation runs fifteen days later (twice: a run is safe to repeat)
-    _run(local_api, now + timedelta(days=15))
-    _run(local_api, now + timedelta(days=15))
+    _run(door, now + timedelta(days=15))
+    _run(door, now + timedelta(days=15))
     # Then exactly one reward event, as the contract shapes it
-    (earned,) = _published(local_api, "ReferralRewardEarned", friend)
+    (earned,) = _published(door, "ReferralRewardEarned", friend)
     assert earned["Source"] == "referrals"
     assert earned["Detail"]["referrerId"] == referrer and earned["Detail"]["orderId"] == order["orderId"]
     assert earned["Detail"]["reward"] == {"type": "ACCOUNT_CREDIT", "amount": "5.00", "currency": "GBP"}
     assert earned["Time"].startswith((now + timedelta(days=15)).strftime("%Y-%m-%dT%H:%M"))
     # And the friend's discount went out when they registered
-    (registered,) = _published(local_api, "ReferralRegistered", friend)
+    (registered,) = _published(door, "ReferralRegistered", friend)
     assert registered["Detail"]["discount"] == {"type": "PERCENTAGE", "percent": 20}
     # And the referrer sees it, with the friend's name masked
-    _, body = local_api.graphql(REFERRALS, token=tokens.mint(referrer, f"{referrer}@example.com"))
+    _, body = door.graphql(REFERRALS, token=tokens.mint(referrer, f"{referrer}@example.com"))
     page = body["data"]["customer"]["referrals"]
     assert page["total"] == 1 and page["hasMore"] is False
     assert page["items"][0]["status"] == "EARNED" and page["items"][0]["friendName"] == "Bob J."
 
 
-def test_a_cancel_delivered_before_its_order_means_no_reward(local_api):
-    referrer, friend = _pair(local_api)
+def test_a_cancel_delivered_before_its_order_means_no_reward(door):
+    referrer, friend = _pair(door)
     now = datetime.now(UTC)
     order_id = new_id("order")
     placed = {"orderId": order_id, "customerId": friend, "total": {"amount": "45.00", "currency": "GBP"}}
-    _put(local_api, _entry("OrderCancelled", {"orderId": order_id, "customerId": friend}, now + timedelta(days=1)))
-    _put(local_api, _entry("OrderPlaced", placed, now))
-    _run(local_api, now + timedelta(days=15))
-    assert _published(local_api, "ReferralRewardEarned", friend) == []
-    _, body = local_api.graphql(REFERRALS, token=tokens.mint(referrer, f"{referrer}@example.com"))
+    _put(door, _entry("OrderCancelled", {"orderId": order_id, "customerId": friend}, now + timedelta(days=1)))
+    _put(door, _entry("OrderPlaced", placed, now))
+    _run(door, now + timedelta(days=15))
+    assert _published(door, "ReferralRewardEarned", friend) == []
+    _, body = door.graphql(REFERRALS, token=tokens.mint(referrer, f"{referrer}@example.com"))
     (item,) = body["data"]["customer"]["referrals"]["items"]
     assert (item["status"], item["reason"]) == ("REVERSED", "ORDER_CANCELLED")
 
 
-def test_another_currency_never_qualifies(local_api):
-    referrer, friend = _pair(local_api)
+def test_another_currency_never_qualifies(door):
+    referrer, friend = _pair(door)
     now = datetime.now(UTC)
     order = {"orderId": new_id("order"), "customerId": friend, "total": {"amount": "99.00", "currency": "EUR"}}
-    _put(local_api, _entry("OrderPlaced", order, now))
-    _run(local_api, now + timedelta(days=15))
-    assert _published(local_api, "ReferralRewardEarned", friend) == []
-    _, body = local_api.graphql(REFERRALS, token=tokens.mint(referrer, f"{referrer}@example.com"))
+    _put(door, _entry("OrderPlaced", order, now))
+    _run(door, now + timedelta(days=15))
+    assert _published(door, "ReferralRewardEarned", friend) == []
+    _, body = door.graphql(REFERRALS, token=tokens.mint(referrer, f"{referrer}@example.com"))
     (item,) = body["data"]["customer"]["referrals"]["items"]
     assert (item["status"], item["reason"]) == ("REGISTERED", "ORDER_CURRENCY_NOT_ACCEPTED")
 

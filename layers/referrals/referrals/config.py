@@ -426,3 +426,48 @@ def load_public_key_settings() -> PublicKeySettings:
         api_id=_required("API_ID", "the GraphQL API's id, set by template.yaml", _APPSYNC_ID),
         key_id=_required("API_KEY_ID", "the public API key's id, set by template.yaml", _APPSYNC_ID),
     )
+
+
+@dataclass(frozen=True)
+class HttpDoorSettings:
+    """The HTTP API door's (functions/http_api): which function resolves each field, and AppSync's limits."""
+
+    region: str
+    # "Type.field" -> the ARN of the function its AppSync resolver's data source invokes
+    resolver_functions: dict[str, str]
+    query_depth_limit: int
+    resolver_count_limit: int
+    introspection: bool
+
+
+_FIELD_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]*\.[_A-Za-z][_0-9A-Za-z]*")
+_LIMIT = (re.compile(r"[0-9]{1,4}"), "a whole number")
+
+
+def load_http_door_settings() -> HttpDoorSettings:
+    """RESOLVER_FUNCTIONS (JSON: field -> function ARN), QUERY_DEPTH_LIMIT, RESOLVER_COUNT_LIMIT, INTROSPECTION
+    (template.yaml, HttpApiFunction), and the region. A missing or malformed one raises SettingsError."""
+    meaning = (
+        'each field\'s resolver function as JSON, {"Query.customer": "arn:...:function:..."}, set by template.yaml'
+    )
+    raw = _required("RESOLVER_FUNCTIONS", meaning, (re.compile(r"\s*\{.*\}\s*", re.DOTALL), "a JSON object"))
+    try:
+        functions = json.loads(raw)
+    except ValueError as error:
+        raise SettingsError(f"RESOLVER_FUNCTIONS is not valid JSON ({meaning})") from error
+    if not functions or not all(
+        _FIELD_NAME.fullmatch(str(k)) and isinstance(v, str) and v.startswith("arn:") for k, v in functions.items()
+    ):
+        raise SettingsError(f"RESOLVER_FUNCTIONS holds something other than field names and ARNs ({meaning})")
+    region = "AWS_REGION" if os.environ.get("AWS_REGION") else "AWS_DEFAULT_REGION"
+    return HttpDoorSettings(
+        region=_required(region, "the function's region, set by Lambda", _REGION_NAME),
+        resolver_functions=functions,
+        query_depth_limit=int(
+            _required("QUERY_DEPTH_LIMIT", "AppSync's QueryDepthLimit, set by template.yaml", _LIMIT)
+        ),
+        resolver_count_limit=int(
+            _required("RESOLVER_COUNT_LIMIT", "AppSync's ResolverCountLimit, set by template.yaml", _LIMIT)
+        ),
+        introspection=os.environ.get("INTROSPECTION", "DISABLED").strip().upper() == "ENABLED",
+    )
