@@ -192,11 +192,11 @@ def friend_of_with_header(code: str, forwarded: str) -> str:
 
 def test_the_counter_expires_by_ttl_and_holds_no_address():
     clear_of_window_edge()
-    _, code = referrer_code()
+    referrer, code = referrer_code()
     for _ in range(LIMIT + 2):
         friend_of(code)
-    # One counter for this code and source, at every sign-up (the flagged ones too)
-    (item,) = [i for i in velocity_items() if f"#{code}#" in i["pk"]["S"]]
+    # One counter for this referrer's codes and source, at every sign-up (the flagged ones too)
+    (item,) = [i for i in velocity_items() if f"#{referrer}#" in i["pk"]["S"]]
     assert int(item["n"]["N"]) == LIMIT + 2
     # Its TTL: one window after its own ends (never before the window it counts is over)
     now = time.time()

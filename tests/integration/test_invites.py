@@ -62,8 +62,8 @@ def test_aws_calls_for_an_admitted_call(calls):
     calls.reset()
     assert invite(me, email, ["a@example.org", "b@example.org", "c@example.org"]) == {"data": True}
     # One read of the account, one write per bucket (customer, site), one cool-down claim per address,
-    # one SES call for up to 50 addresses, and the programme's invitesSent (a transaction: docs/programme.md).
-    assert calls.count("dynamodb") == {"GetItem": 1, "UpdateItem": 2 + 3, "TransactWriteItems": 1}
+    # one SES call for up to 50 addresses, and the programme's invitesSent (docs/programme.md).
+    assert calls.count("dynamodb") == {"GetItem": 1, "UpdateItem": 2 + 3 + 1}
     assert calls.count("ses") == {"SendBulkTemplatedEmail": 1}
 
 
@@ -83,7 +83,7 @@ def test_aws_calls_for_a_part_spent_bucket_and_a_refusal(calls, monkeypatch):
     # write is refused and returns the stored TAT, and the queued one fits: one more request per bucket
     calls.reset()
     assert invite(me, email, [f"g{i}@example.org" for i in range(10)]) == {"data": True}
-    assert calls.count("dynamodb") == {"GetItem": 1, "UpdateItem": 2 * 2 + 10, "TransactWriteItems": 1}
+    assert calls.count("dynamodb") == {"GetItem": 1, "UpdateItem": 2 * 2 + 10 + 1}  # the last: invitesSent
     # An empty bucket: the account read and one refused write, nothing else
     calls.reset()
     answer = invite(me, email, ["h@example.org"])

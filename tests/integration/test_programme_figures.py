@@ -240,3 +240,22 @@ def test_whatever_the_order_and_redelivery_the_figures_equal_what_happened(facts
         if any(after[day][k] != before[day][k] for k in ZERO)
     }
     assert gained == _expected(start, events)
+
+
+def test_lookups_and_invites_never_touch_the_items_sign_ups_write_in_their_transactions():
+    # A transaction finding an item in another request's hands is cancelled: public lookups must not slow sign-ups
+    code = register(new_id(), "r@example.com")["data"]["customer"]["referralCode"]
+    register(new_id(), "f@example.org", "Fran Friend", code=code)
+    offers.lookup(parse_settings("{}"), code, "198.51.100.2")
+    items = [i for i in storage.FiguresItem.scan()]
+    alone = [i for i in items if i.sk.endswith("#ALONE")]
+    together = [i for i in items if not i.sk.endswith("#ALONE")]
+    assert all(i.offer_lookups is None and i.invites_sent is None for i in together)
+    assert all(i.sign_ups_with_code is None for i in alone)
+    assert any(i.offer_lookups for i in alone) and any(i.sign_ups_with_code for i in together)
+
+
+@pytest.mark.parametrize("zone", ["", "Z", "+01:00", "-05:30"])
+def test_a_date_may_carry_a_zone_as_aws_date_allows(zone):
+    answer = stats("default", f"2026-03-01{zone}", f"2026-03-02{zone}")
+    assert [d["date"] for d in answer["data"]["days"]] == ["2026-03-01", "2026-03-02"]

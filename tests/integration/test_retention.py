@@ -51,7 +51,7 @@ KINDS = [
         30 * DAY + 60,
     ),
     ("InvitesTable", "`ADDRESS#…` suppression", lambda k: k["pk"].startswith("ADDRESS#") and "suppressedAt" in k, None),
-    ("InvitesTable", "`VELOCITY#<code>#<window>#<source hash>`", lambda k: k["pk"].startswith("VELOCITY#"), VELOCITY),
+    ("InvitesTable", "`VELOCITY#<referrer>#<window>#<source hash>`", lambda k: k["pk"][:9] == "VELOCITY#", VELOCITY),
     (
         "ProgrammeFiguresTable",
         "`FIGURES#<site>#<shard>` / `DAY#<date>`",

@@ -168,3 +168,73 @@ def test_a_change_makes_two_requests(calls):
     calls.reset()
     assert change(me, "COUNTED1")["error"] is None
     assert calls.count("dynamodb") == {"BatchGetItem": 1, "TransactWriteItems": 1}
+
+
+def test_a_customer_holds_at_most_fifteen_earlier_codes_and_erasure_disables_them_all():
+    from referrals import codes, privacy
+
+    me, first = _account()
+    settings = parse_settings('{"sites": {"default": {"codeChangeDays": 0}}}')
+    caller = customers.Caller(me, f"{me}@example.com", "default")
+    chosen = [f"MINE{n:02d}X" for n in range(codes.MAX_EARLIER_CODES)]
+    for code in chosen:
+        assert customers.change_referral_code(settings, caller, code).error is None
+    assert customers.change_referral_code(settings, caller, "ONEMORE1").error == "TOO_MANY_CODES"
+    assert storage.load_customer(me).code == chosen[-1]
+    # 16 codes, every count shard and the account: one transaction, inside DynamoDB's 100 items
+    assert privacy.erase(me, datetime.now(UTC)).erased[:2] == ["ACCOUNT", "REFERRAL_CODE"]
+    for code in [first, *chosen]:
+        assert storage.CodeItem.get(codes.key(code)).status == "DISABLED"
+
+
+def test_an_erasure_racing_a_code_change_reads_again_and_disables_the_new_code_too():
+    from referrals import codes, privacy
+
+    me, first = _account()
+    targets = storage.load_erasure_targets(me)  # erasure reads...
+    assert change(me, "RACED2026")["error"] is None  # ...the customer chooses a code meanwhile...
+    # ...so erasure's transaction, made from its read, is refused whole rather than miss the new code
+    assert storage.erase_customer(me, targets, "Former customer", "2026-11-28T00:00:00.000+00:00") is False
+    assert storage.CodeItem.get(codes.key("RACED2026")).status == "ACTIVE"
+    privacy.erase(me, datetime.now(UTC))  # which reads again
+    for code in (first, "RACED2026"):
+        assert storage.CodeItem.get(codes.key(code)).status == "DISABLED"
+
+
+def test_a_code_narrower_than_its_owners_count_catches_up_instead_of_staying_stuck():
+    me, first = _account()
+    change(me, "NARROW22")
+    # The earlier code's registrations spread the account over 4 shards; the chosen code still says 1
+    assert storage.grow_count_shards(storage.load_code(first), 1, 4)
+    chosen = storage.load_code("NARR0W22")
+    assert storage.shards_of(chosen) == 1
+    # Growing it from 1 to 2 would shrink the account: refused; the code takes the account's 4 instead
+    assert storage.grow_count_shards(chosen, 1, 2) is False
+    assert storage.shards_of(storage.load_customer(me)) == 4
+    assert storage.catch_up_count_shards(chosen, 1) == 4
+    assert storage.shards_of(storage.CodeItem.get("NARR0W22", consistent_read=True)) == 4
+
+
+def test_earlier_and_current_codes_share_one_sign_up_velocity_limit(monkeypatch):
+    import json
+
+    from devserver.lambdas import LocalFunction
+    from devserver.stack import Stack
+    from tests.integration.helpers import appsync_event
+
+    monkeypatch.setenv("SITES_CONFIG", json.dumps({"sites": {"default": {"abuse": {"velocityLimit": 1}}}}))
+    api = LocalFunction(Stack().functions()["ApiFunction"])
+
+    def sign_up(customer_id: str, code: str | None = None) -> None:
+        arguments = {"input": {"fullName": "Fran Friend", **({"referralCode": code} if code else {})}}
+        api.invoke(appsync_event("register.json", customer_id, f"{customer_id}@example.org", arguments=arguments))
+
+    me = new_id()
+    sign_up(me)
+    first = storage.load_customer(me).code
+    api.invoke(appsync_event("change-referral-code.json", me, f"{me}@example.org", arguments={"code": "SHARED11"}))
+    friends = [new_id(), new_id()]
+    sign_up(friends[0], first)
+    sign_up(friends[1], "SHARED11")  # the same referrer, the same source: past the limit of 1
+    flags = [storage.ReferralItem.get(*storage.ReferralItem.key_for(f)).review_reason for f in friends]
+    assert flags == [None, "VELOCITY"]

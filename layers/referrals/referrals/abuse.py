@@ -64,9 +64,12 @@ def source_of(ip: str | None) -> str:
     return str(address)
 
 
-def velocity_charge(site: Site, code: str, source_ip: str | None, now: datetime) -> storage.VelocityCharge | None:
-    """The counter a sign-up with `code` from this source adds to, in fixed windows of the site's length;
-    None when the site turned the check off. The key holds a digest of the source, never the address."""
+def velocity_charge(
+    site: Site, referrer_id: str, source_ip: str | None, now: datetime
+) -> storage.VelocityCharge | None:
+    """The counter a sign-up with a code of `referrer_id` from this source adds to, in fixed windows of the site's
+    length; None when the site turned the check off. Keyed by the referrer, not the code: a customer's earlier codes
+    (changeReferralCode) share one limit. The key holds a digest of the source, never the address."""
     rules = site.abuse
     if rules.velocity_limit <= 0:
         return None
@@ -75,4 +78,4 @@ def velocity_charge(site: Site, code: str, source_ip: str | None, now: datetime)
     digest = hashlib.sha256(source_of(source_ip).encode()).hexdigest()[:32]
     # Kept one window past its end (TTL), so clock skew never removes a counter that is still counting.
     expires_at = (window + 2) * window_s
-    return storage.VelocityCharge(f"VELOCITY#{code}#{window}#{digest}", rules.velocity_limit, expires_at)
+    return storage.VelocityCharge(f"VELOCITY#{referrer_id}#{window}#{digest}", rules.velocity_limit, expires_at)

@@ -16,6 +16,9 @@ ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 LENGTH = 8
 MAX_INPUT_LENGTH = 64
 MIN_CHOSEN, MAX_CHOSEN = 4, 16
+# Earlier codes a customer may hold (aliases): erasure disables every code in one transaction (docs/privacy.md),
+# and a customer may not hoard codes.
+MAX_EARLIER_CODES = 15
 _WELL_FORMED = re.compile(rf"[A-Z0-9]{{{MIN_CHOSEN},{MAX_CHOSEN}}}")
 _LOOK_ALIKES = str.maketrans({"O": "0", "I": "1", "L": "1"})
 # Words a code may not be (with any digits after): they would pass for the shop speaking, or for a system's word.

@@ -235,7 +235,7 @@ def register(
         referrer_site = code_item.site
         count_shards = storage.shards_of(code_item)
         count_shard = counting.pick_shard(count_shards)
-        velocity = abuse.velocity_charge(site, code, caller.source_ip, moment)
+        velocity = abuse.velocity_charge(site, code_item.customer_id, caller.source_ip, moment)
         if velocity is not None and (not referral.eligible or flag is not None):
             # Counted, never refused: a referral that cannot earn, or is held already, has nothing more to hold.
             velocity = replace(velocity, limit=None)
@@ -335,6 +335,8 @@ def change_referral_code(settings: Settings, caller: Caller, raw_code: Any, now:
             days=site.code_change_days
         ):
             return CodeChange(error="TOO_SOON")
+        if len(account.former_codes or ()) >= codes.MAX_EARLIER_CODES:
+            return CodeChange(error="TOO_MANY_CODES")
         created_at = moment.isoformat(timespec="milliseconds")
         chosen = storage.CodeItem(
             codes.key(code),

@@ -8,6 +8,7 @@ codes are counted by `count`, after the fact, in a transaction of their own.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -17,6 +18,7 @@ from referrals.config import Settings
 from referrals.errors import Busy, InvalidInput, Refused
 
 MAX_DAYS = 366
+_AWS_DATE = re.compile(r"(\d{4}-\d{2}-\d{2})(?:Z|[+-]\d{2}:\d{2}(?::\d{2})?)?", re.ASCII)
 log = logging.getLogger("referrals")
 
 
@@ -65,10 +67,13 @@ def count(site: str, figure: str, by: int = 1, now: datetime | None = None) -> b
 
 def _day(value: Any, name: str) -> date:
     problem = InvalidInput(name, "NOT_A_DATE", f"{name} must be a date, yyyy-mm-dd")
-    if not isinstance(value, str) or len(value) != 10:
+    # AWSDate allows a zone after the date (2026-11-28Z, 2026-11-28+01:00); the figures' days are UTC days, so a
+    # date names its UTC day whatever zone it carries.
+    found = _AWS_DATE.fullmatch(value) if isinstance(value, str) else None
+    if found is None:
         raise problem
     try:
-        return date.fromisoformat(value)
+        return date.fromisoformat(found.group(1))
     except ValueError:
         raise problem from None
 

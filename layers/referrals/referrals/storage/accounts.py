@@ -24,6 +24,7 @@ from referrals.storage.client import (
     _batch_get_raw,
     _failure,
     _get,
+    _refused_by_condition,
     _shared_connection,
     _transact,
     classify,
@@ -166,6 +167,27 @@ def grow_count_shards(code: CodeItem, shards_seen: int, shards: int) -> bool:
     return True
 
 
+def catch_up_count_shards(code: CodeItem, shards_seen: int) -> int | None:
+    """A code whose owner's account counts over more shards than the code says (the owner's earlier or later code
+    grew it: changeReferralCode) takes the account's number, so it can spread its registrations as widely; the
+    number it now says, or None when it did not change. One strongly consistent GetItem and one UpdateItem,
+    only on the contended path."""
+    owner = _get(CustomerItem, code.customer_id, consistent=True)
+    wider = shards_of(owner) if owner is not None else 0
+    if wider <= shards_seen:
+        return None
+    same = CodeItem.count_shards == shards_seen
+    if shards_seen == 1:
+        same = same | CodeItem.count_shards.does_not_exist()
+    try:
+        code.update(actions=[CodeItem.count_shards.set(wider)], condition=same)
+    except PynamoDBException as error:
+        if _refused_by_condition(error) or classify(error) == RETRYABLE:
+            return None  # moved meanwhile, or busy: the next contended attempt reads it again
+        raise refusal(error, "DynamoDB", "UpdateItem") from error
+    return wider
+
+
 def _grow_on_contention(code: str, shard: int, shards: int) -> tuple[int, int]:
     """The count's item was throttled or conflicting: the (shard, shards) the next attempt uses.
 
@@ -187,8 +209,10 @@ def _grow_on_contention(code: str, shard: int, shards: int) -> tuple[int, int]:
         try:
             if grow_count_shards(fresh, stored, counting.grown(stored)):
                 stored = counting.grown(stored)
-                fresh.count_shards = stored
-        except Refused:
+            else:  # grown by another registration, or the owner's account is already wider (an earlier code grew it)
+                stored = catch_up_count_shards(fresh, stored) or stored
+            fresh.count_shards = stored
+        except (Busy, Refused):
             pass  # logged where AWS refused it; the next contended attempt tries again
     _remember_code(code, fresh)  # the next registrations here use the new number without reading it
     if stored <= 1 or shard >= stored:
@@ -333,6 +357,10 @@ def change_code(customer: CustomerItem, new: CodeItem, changed_at: str) -> CodeC
     customers taking one code at once exactly one gets it), and the account's current code, changed only from the
     one it was read with; the old code's key joins the account's former codes (it stays theirs, as an alias)."""
     old_key = codes.key(customer.code)
+    # The new code starts with the account's count shards as read: only from that number
+    same_shards = CustomerItem.count_shards == shards_of(customer)
+    if shards_of(customer) == 1:
+        same_shards = same_shards | CustomerItem.count_shards.does_not_exist()
 
     def write(transaction: TransactWrite) -> None:
         transaction.save(new, condition=CodeItem.code.does_not_exist())
@@ -343,7 +371,7 @@ def change_code(customer: CustomerItem, new: CodeItem, changed_at: str) -> CodeC
                 CustomerItem.code_changed_at.set(changed_at),
                 CustomerItem.former_codes.add({old_key}),
             ],
-            condition=CustomerItem.customer_id.exists() & (CustomerItem.code == customer.code),
+            condition=CustomerItem.customer_id.exists() & (CustomerItem.code == customer.code) & same_shards,
         )
 
     reasons = _transact(write)

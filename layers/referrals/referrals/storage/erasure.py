@@ -70,14 +70,22 @@ def erase_customer(customer_id: str, targets: ErasureTargets, erased_name: str, 
     """Erase what `targets` found, in one transaction: all or none. False when a condition failed because a
     concurrent erasure got there first (read again: there will be less, or nothing, left to do).
 
-    At most 3 + the codes the customer held + CustomerItem.count_shards items (64 shards at most): inside
-    TransactWriteItems' 100 for a customer who changed their code fewer than 33 times.
+    At most 3 + the codes the customer held (16: codes.MAX_EARLIER_CODES) + CustomerItem.count_shards items (64
+    shards at most): 83, inside TransactWriteItems' 100.
     """
     customer = targets.customer
 
     def write(transaction: TransactWrite) -> None:
         if customer is not None:
-            transaction.delete(CustomerItem(customer_id), condition=CustomerItem.customer_id.exists())
+            # Only the account as read: a code chosen, or a count spread, since the read would be missed (left
+            # active, or left undeleted), so either makes this fail and erasure read again.
+            same_shards = CustomerItem.count_shards == shards_of(customer)
+            if shards_of(customer) == 1:
+                same_shards = same_shards | CustomerItem.count_shards.does_not_exist()
+            transaction.delete(
+                CustomerItem(customer_id),
+                condition=CustomerItem.customer_id.exists() & (CustomerItem.code == customer.code) & same_shards,
+            )
             # The current code and every earlier one (changeReferralCode): all stop working, none is issued again.
             for code_key in sorted({codes.key(customer.code), *(customer.former_codes or ())}):
                 transaction.update(

@@ -1,6 +1,6 @@
 """The programme's figures (docs/programme.md): counters per site and UTC day, added to inside the transactions
-of the changes they count (a registration, a referral's move), or alone for what no transaction writes (invites
-mailed, lookups of valid codes). Read by one Query per shard."""
+of the changes they count (a registration, a referral's move), or alone, on items of their own, for what no
+transaction writes (invites mailed, lookups of valid codes). Read by one Query per shard."""
 
 from __future__ import annotations
 
@@ -9,10 +9,14 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pynamodb.exceptions import PynamoDBException
 from pynamodb.transactions import TransactWrite
 
-from referrals.storage.client import _query, _transact
+from referrals.storage.client import _failure, _query, _retry_conflicts
 from referrals.storage.models import FIGURE_SHARDS, FIGURES, FiguresItem, figures_pk, figures_sk
+
+# The suffix of the items counted outside any transaction (count_figures); it sorts after the day's own item.
+ALONE = "#ALONE"
 
 
 @dataclass(frozen=True)
@@ -48,11 +52,20 @@ def add_figures(transaction: TransactWrite, changes: Sequence[FigureChange]) -> 
 
 
 def count_figures(changes: Sequence[FigureChange]) -> None:
-    """For what no transaction of ours writes (invites mailed, lookups of valid codes): a transaction of its own,
-    not a plain UpdateItem, because ADD is not idempotent and botocore resends a request whose answer was lost;
-    the transaction's client token makes the resend a no-op. Two write units an item instead of one."""
-    if any(_by_item(changes).values()):
-        _transact(lambda transaction: add_figures(transaction, changes))
+    """For what no transaction of ours writes (invites mailed, lookups of valid codes): a plain UpdateItem (ADD) per
+    site and day, on items of their own (`DAY#<day>#ALONE`). Never the items registrations' transactions add to:
+    a transaction finding one of its items in another request's hands is cancelled (TransactionConflict), and
+    public lookups must never slow a sign-up down. Plain updates of one item queue up; they do not conflict.
+    One lost answer resent by botocore counts twice (ADD is not idempotent): docs/programme.md says so."""
+    for (site, day), figures in _by_item(changes).items():
+        if not figures:
+            continue
+        item = FiguresItem(figures_pk(site, random.randrange(FIGURE_SHARDS)), figures_sk(day) + ALONE)
+        actions = [FiguresItem.counter(f).add(n) for f, n in sorted(figures.items())]
+        try:
+            _retry_conflicts(lambda item=item, actions=actions: item.update(actions=actions), "UpdateItem")
+        except PynamoDBException as error:
+            raise _failure(error, "UpdateItem") from error
 
 
 def load_figures(site: str, first_day: str, last_day: str) -> dict[str, dict[str, int]]:
@@ -67,12 +80,12 @@ def load_figures(site: str, first_day: str, last_day: str) -> dict[str, dict[str
             "ExpressionAttributeValues": {
                 ":pk": {"S": figures_pk(site, shard)},
                 ":first": {"S": figures_sk(first_day)},
-                ":last": {"S": figures_sk(last_day)},
+                ":last": {"S": figures_sk(last_day) + ALONE},
             },
         }
         for page in _query(request):
             for raw in page.get("Items", []):
-                day = raw["sk"]["S"].removeprefix("DAY#")
+                day = raw["sk"]["S"].removeprefix("DAY#").removesuffix(ALONE)
                 for figure in FIGURES:
                     if figure in raw:
                         days[day][figure] += int(raw[figure]["N"])

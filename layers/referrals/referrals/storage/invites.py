@@ -161,9 +161,9 @@ def count_invites_since(customer_id: str, since_s: int) -> int:
 
 
 # ---------- Sign-up velocity counters (docs/rewards.md "Review") ----------
-# One counter per (code, source digest, fixed window): `VELOCITY#<code>#<window>#<digest>`. It rides in the
+# One counter per (referrer, source digest, fixed window): `VELOCITY#<referrer>#<window>#<digest>`. It rides in the
 # registration transaction, so counting costs no request of its own; its TTL removes it a window after its end.
-# One item per source, not per code: a viral code signed up from many places never makes one hot item.
+# One item per source, not per referrer: a viral code signed up from many places never makes one hot item.
 
 
 @dataclass(frozen=True)

@@ -348,7 +348,8 @@ class FiguresItem(Model):
 # ---------- InvitesTable: rate-limit buckets, per-address cool-down and suppression, sign-up velocity ----------
 # One table, one partition key: `BUCKET#<scope>#<subject>` items hold a GCRA theoretical arrival time,
 # `ADDRESS#<site>#<address hash>` items hold who invited an address until when, or that it is suppressed,
-# `VELOCITY#<code>#<window>#<digest>` items count sign-ups with one code from one source (docs/rewards.md, "Review").
+# `VELOCITY#<referrer>#<window>#<digest>` items count sign-ups with one referrer's codes from one source
+# (docs/rewards.md, "Review").
 
 BY_INVITER_INDEX = "ByInviter"
 
