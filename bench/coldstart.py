@@ -30,7 +30,7 @@ PROBE_FIRST_USE = (
     "import sys, time; t = time.perf_counter(); m = __import__(sys.argv[1]); getattr(m, sys.argv[2])(); "
     "print(time.perf_counter() - t)"
 )
-MADE_ON_FIRST_USE = {"HttpApiFunction": "lambda_client"}
+MADE_ON_FIRST_USE = {"HttpApiFunction": "lambda_client", "ApiFunction": "_http_engine"}
 
 
 def _boto3_pin() -> str:

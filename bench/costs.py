@@ -28,10 +28,6 @@ DYNAMODB_PER_RRU = Decimal("0.125") / 1_000_000
 SES_PER_EMAIL = Decimal("0.10") / 1_000
 EVENTBRIDGE_PER_EVENT = Decimal("1.00") / 1_000_000
 SCHEDULER_PER_INVOCATION = Decimal("1.00") / 1_000_000
-# The HTTP door waits for Lambda's Invoke of the resolver's function: the round trip's own time (request, queueing,
-# response; not the resolver's run, which is measured) is not in an in-process measurement, so it is declared and
-# billed to the door's function. 10 ms is a typical warm same-region Invoke (docs/performance.md).
-INVOKE_ROUND_TRIP_MS = 10
 
 
 @dataclass
@@ -134,22 +130,7 @@ class Operation:
     run: Callable[[Any], Any]
     via_appsync: bool = True
     per: int = 1  # the operation's unit: one request, or one due item of a reconciliation run
-    # Through the HTTP API door: `function` is the door's, and `inner` times the resolver's function it invokes
-    inner: InnerTimer | None = None
-
-
-class InnerTimer:
-    """Wraps a local function the HTTP door invokes through Lambda's API: the time of its last invocation."""
-
-    def __init__(self, function: Any) -> None:
-        self.function, self.spec, self.seconds = function, function.spec, 0.0
-
-    def invoke(self, event: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return self.function.invoke(event)
-        finally:
-            self.seconds = time.perf_counter() - started
+    via_http: bool = False  # through the HTTP API door: API Gateway's request price, not AppSync's
 
 
 def _gb_seconds(memory_mb: int, billed_ms: int) -> Decimal:
@@ -160,7 +141,6 @@ def measure(operations: list[Operation], memory_mb: dict[str, int], recorder: Re
     rows = []
     for op in operations:
         durations, requests, units = [], 0, {"rru": 0.0, "wru": 0.0, "emails": 0.0, "events": 0.0}
-        inner_durations: list[float] = []
         detail: dict[str, int] = {}
         for _ in range(rounds):
             state = op.prepare()
@@ -168,8 +148,6 @@ def measure(operations: list[Operation], memory_mb: dict[str, int], recorder: Re
             started = time.perf_counter()
             op.run(state)
             durations.append(time.perf_counter() - started)
-            if op.inner is not None:
-                inner_durations.append(op.inner.seconds)
             requests = len(recorder.calls)
             units = {k: 0.0 for k in units}
             detail = {}
@@ -180,18 +158,11 @@ def measure(operations: list[Operation], memory_mb: dict[str, int], recorder: Re
         duration = statistics.median(durations)
         billed_ms = math.ceil(duration * 1000)
         lambda_cost = LAMBDA_PER_REQUEST + _gb_seconds(memory_mb[op.function], billed_ms)
-        if op.inner is not None:  # two invocations: the door's (waiting, plus the Invoke round trip) and the resolver's
-            inner_ms = math.ceil(statistics.median(inner_durations) * 1000)
-            lambda_cost = (
-                2 * LAMBDA_PER_REQUEST
-                + _gb_seconds(memory_mb[op.function], billed_ms + INVOKE_ROUND_TRIP_MS)
-                + _gb_seconds(op.inner.spec.memory_mb, inner_ms)
-            )
         dynamodb_cost = DYNAMODB_PER_RRU * Decimal(str(units["rru"])) + DYNAMODB_PER_WRU * Decimal(str(units["wru"]))
         ses_cost = SES_PER_EMAIL * Decimal(str(units["emails"]))
         events_cost = EVENTBRIDGE_PER_EVENT * Decimal(str(units["events"]))
         entry_cost = APPSYNC_PER_REQUEST if op.via_appsync else SCHEDULER_PER_INVOCATION
-        if op.inner is not None:
+        if op.via_http:
             entry_cost = HTTP_API_PER_REQUEST
         per = Decimal(op.per)
         rows.append(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import graphql_adapter
@@ -156,8 +158,45 @@ def referral_offer(code: str) -> dict[str, Any]:
     return answer
 
 
+# ---------- the HTTP API door's customer and public routes (docs/api.md, "The HTTP API door") ----------
+# API Gateway sends them here, to this same function: the same resolvers, in this process, with no second
+# invocation, and warm environments shared with AppSync's. graphql-core and the schema are loaded by the first
+# HTTP request an environment serves (an AppSync event never needs them), once.
+
+
+HTTP_ROUTES = frozenset({"POST /graphql", "POST /public/graphql"})  # template.yaml: ApiFunction's HttpApi events
+
+
+@cache
+def _http_engine() -> Any:
+    import graphql_engine
+
+    from referrals.config import load_http_engine_settings
+
+    limits = load_http_engine_settings()
+    schema = graphql_engine.load_schema(Path(__file__).with_name("schema.graphql").read_text())
+    resolvers = {key: _in_process for key in app.routes()}
+    return graphql_engine.GraphQLEngine(
+        schema,
+        resolvers,
+        {"QueryDepthLimit": limits.query_depth_limit, "ResolverCountLimit": limits.resolver_count_limit},
+        introspection=limits.introspection,
+    )
+
+
+def _in_process(event: dict[str, Any]) -> Any:
+    """A field of an HTTP request, resolved as AppSync's invocation would resolve it, with this invocation's context."""
+    return graphql_adapter.respond(lambda: app.resolve(event, app.lambda_context), metrics, logger)
+
+
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.APPSYNC_RESOLVER, clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if graphql_adapter.is_http_event(event):
+        import http_door as door  # graphql-core with it: the first HTTP request of an environment pays for them
+
+        app.lambda_context = context
+        metrics.add_metric(name="HttpRequests", unit=MetricUnit.Count, value=1)
+        return door.serve(event, _http_engine(), logger, metrics, HTTP_ROUTES)
     return graphql_adapter.respond(lambda: app.resolve(event, context), metrics, logger)

@@ -47,6 +47,10 @@ class AppSyncRoutes:
 
         return register
 
+    def routes(self) -> list[tuple[str, str]]:
+        """The (type, field) pairs this function resolves."""
+        return list(self._routes)
+
     def resolve(self, event: dict[str, Any], context: Any = None) -> Any:
         self.current_event = event
         self.lambda_context = context
@@ -59,6 +63,12 @@ class AppSyncRoutes:
         # has already refused a null for a non-null argument, so dropping the nulls touches only optional ones.
         arguments = {name: value for name, value in (event.get("arguments") or {}).items() if value is not None}
         return route(**arguments)
+
+
+def is_http_event(event: Any) -> bool:
+    """Whether a Lambda event is API Gateway's HTTP API (payload format 2.0, the HTTP door: http_door), not an
+    AppSync resolver's."""
+    return isinstance(event, dict) and isinstance((event.get("requestContext") or {}).get("http"), dict)
 
 
 @dataclass(frozen=True)

@@ -73,8 +73,13 @@ def claims_of(sub: str) -> dict[str, str]:
     return {"sub": sub, "email": f"{sub}@example.com", "token_use": "id", "exp": "4102444800", "iss": "local"}
 
 
-def serve(functions: dict[str, LocalFunction], request: dict[str, Any]) -> tuple[int, Any]:
-    answer = functions["HttpApiFunction"].invoke(request)
+# Where API Gateway sends each route (template.yaml's HttpApi events): the customer and public routes to ApiFunction,
+# which resolves them in-process; the server route to HttpApiFunction. Any other reaches neither; both say Not Found.
+FUNCTIONS = {ROUTES["customer"]: "ApiFunction", ROUTES["public"]: "ApiFunction", ROUTES["iam"]: "HttpApiFunction"}
+
+
+def serve(functions: dict[str, LocalFunction], request: dict[str, Any], to: str | None = None) -> tuple[int, Any]:
+    answer = functions[to or FUNCTIONS.get(request["routeKey"], "HttpApiFunction")].invoke(request)
     return answer["statusCode"], json.loads(answer["body"])
 
 
@@ -145,8 +150,16 @@ def test_a_route_reached_without_its_authorizers_context_is_refused(door, route,
 
 
 @pytest.mark.parametrize("route", ["POST /", "GET /graphql", "$default", "POST /graphql/"])
-def test_an_unknown_route_is_not_found(door, route):
-    assert serve(door, event(route, {"query": CUSTOMER})) == (404, {"message": "Not Found"})
+@pytest.mark.parametrize("function", ["ApiFunction", "HttpApiFunction"])
+def test_an_unknown_route_is_not_found(door, route, function):
+    assert serve(door, event(route, {"query": CUSTOMER}), to=function) == (404, {"message": "Not Found"})
+
+
+def test_each_function_serves_only_its_own_routes(door):
+    # The server route's fields are not ApiFunction's to resolve, nor the customer's HttpApiFunction's
+    assert serve(door, event(ROUTES["iam"], {"query": CUSTOMER}), to="ApiFunction") == (404, {"message": "Not Found"})
+    request = event(ROUTES["customer"], {"query": CUSTOMER}, claims_of(new_id()))
+    assert serve(door, request, to="HttpApiFunction") == (404, {"message": "Not Found"})
 
 
 def test_a_base64_encoded_body_is_read(door):
@@ -180,12 +193,22 @@ def test_a_failing_resolver_function_is_an_internal_failure_without_detail(door)
         def invoke(self, event: Any) -> Any:
             raise FunctionError("KeyError", "'CustomersTable' in /var/task/app.py line 12")
 
-    lambdas.serve_invocations({**door, "ApiFunction": Failing()})  # type: ignore[dict-item]
-    status, body = serve(door, event(ROUTES["customer"], {"query": CUSTOMER}, claims_of(new_id())))
-    assert status == 200 and body["data"] == {"customer": None}
+    lambdas.serve_invocations({**door, "PrivacyFunction": Failing()})  # type: ignore[dict-item]
+    server = {"accountId": "123456789012", "userArn": "arn:aws:sts::123456789012:assumed-role/Desk/s", "userId": "x"}
+    status, body = serve(door, event(ROUTES["iam"], {"query": EXPORT, "variables": {"id": new_id()}}, iam=server))
+    assert status == 200 and body["data"] == {"exportCustomer": None}
     (error,) = body["errors"]
     assert error["errorType"] == "InternalFailure" and error["message"] == "An internal error occurred"
     assert "CustomersTable" not in json.dumps(body) and "app.py" not in json.dumps(body)
+
+
+def test_a_customer_request_is_one_invocation_with_no_other_function_called(door, calls):
+    sub = new_id()
+    register(door, sub)
+    calls.reset()
+    status, body = serve(door, event(ROUTES["customer"], {"query": CUSTOMER}, claims_of(sub)))
+    assert status == 200 and body["data"]["customer"]["referralCode"]
+    assert calls.count("lambda") == {} and calls.count("dynamodb") == {"BatchGetItem": 1}
 
 
 def test_the_door_may_invoke_only_the_resolver_functions(door):
@@ -193,9 +216,9 @@ def test_the_door_may_invoke_only_the_resolver_functions(door):
     from devserver import access
 
     role = access.role("HttpApiFunction")
-    for name in ("ApiFunction", "PrivacyFunction", "ReviewFunction"):
+    for name in ("PrivacyFunction", "ReviewFunction"):
         assert role.decide("lambda:InvokeFunction", f"arn:aws:lambda:eu-west-1:123456789012:function:{name}") == "allow"
-    for name in ("ReconcileFunction", "OrderEventsFunction"):
+    for name in ("ApiFunction", "ReconcileFunction", "OrderEventsFunction"):
         assert role.decide("lambda:InvokeFunction", f"arn:aws:lambda:eu-west-1:123456789012:function:{name}") != "allow"
     assert role.decide("dynamodb:PutItem", "arn:aws:dynamodb:eu-west-1:123456789012:table/CustomersTable") != "allow"
 

@@ -444,6 +444,29 @@ _FIELD_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]*\.[_A-Za-z][_0-9A-Za-z]*")
 _LIMIT = (re.compile(r"[0-9]{1,4}"), "a whole number")
 
 
+@dataclass(frozen=True)
+class HttpEngineSettings:
+    """AppSync's limits, which the HTTP door keeps too: QueryDepthLimit, ResolverCountLimit, introspection."""
+
+    query_depth_limit: int
+    resolver_count_limit: int
+    introspection: bool
+
+
+def load_http_engine_settings() -> HttpEngineSettings:
+    """QUERY_DEPTH_LIMIT, RESOLVER_COUNT_LIMIT and INTROSPECTION (template.yaml: GraphQLApi's, kept equal by
+    tests/unit/test_http_door_template.py). A missing or malformed limit raises SettingsError."""
+    return HttpEngineSettings(
+        query_depth_limit=int(
+            _required("QUERY_DEPTH_LIMIT", "AppSync's QueryDepthLimit, set by template.yaml", _LIMIT)
+        ),
+        resolver_count_limit=int(
+            _required("RESOLVER_COUNT_LIMIT", "AppSync's ResolverCountLimit, set by template.yaml", _LIMIT)
+        ),
+        introspection=os.environ.get("INTROSPECTION", "DISABLED").strip().upper() == "ENABLED",
+    )
+
+
 def load_http_door_settings() -> HttpDoorSettings:
     """RESOLVER_FUNCTIONS (JSON: field -> function ARN), QUERY_DEPTH_LIMIT, RESOLVER_COUNT_LIMIT, INTROSPECTION
     (template.yaml, HttpApiFunction), and the region. A missing or malformed one raises SettingsError."""
