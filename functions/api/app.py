@@ -197,6 +197,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         import http_door as door  # graphql-core with it: the first HTTP request of an environment pays for them
 
         app.lambda_context = context
+        # The id API Gateway gives the client (apigw-requestid), so a client's report finds its log lines
+        logger.set_correlation_id((event.get("requestContext") or {}).get("requestId"))
         metrics.add_metric(name="HttpRequests", unit=MetricUnit.Count, value=1)
         return door.serve(event, _http_engine(), logger, metrics, HTTP_ROUTES)
     return graphql_adapter.respond(lambda: app.resolve(event, context), metrics, logger)

@@ -212,7 +212,11 @@ class GraphQLEngine:
             document = parse(query)
         except GraphQLError as error:
             return {"errors": [_format(error, "ParseError")]}
-        problems = validate(self.schema, document) or self._limits(document, body.get("operationName"))
+        # With introspection off, "Did you mean ...?" would name the schema's fields to anyone who misspells one
+        hide = not self.introspection
+        problems = validate(self.schema, document, hide_suggestions=hide) or self._limits(
+            document, body.get("operationName")
+        )
         if problems:
             return {"data": None, "errors": [_format(p, "ValidationError") for p in problems]}
         context.variables = variables
@@ -223,6 +227,7 @@ class GraphQLEngine:
             operation_name=body.get("operationName"),
             context_value=context,
             field_resolver=self._resolve,
+            hide_suggestions=hide,
         )
         answer: dict[str, Any] = {"data": result.data}
         if result.errors:

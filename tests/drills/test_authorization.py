@@ -145,6 +145,18 @@ EXPORT = """query X($id: ID!) {
 }"""
 ERASE = "mutation E($id: ID!) { eraseCustomer(customerId: $id) { customerId erased } }"
 REVIEW = "mutation V($id: ID!) { reviewReferral(refereeId: $id, decision: RELEASE) { refereeId status } }"
+CHANGE = "mutation C($code: String!) { changeReferralCode(code: $code) { customer { referralCode } error } }"
+STATS = """query S($site: String!) {
+  programmeStats(siteKey: $site, from: "2026-01-01", to: "2026-01-31") { siteKey totals { signUpsWithCode } }
+}"""
+
+
+def _code_unchanged(error: str) -> Callable[[World, dict], None]:
+    def check(w: World, answer: dict) -> None:
+        assert _data(answer, "changeReferralCode") == {"customer": None, "error": error}, answer
+        assert storage.CustomerItem.get(w.a.id).code == w.a.code
+
+    return check
 
 
 def _own_account(w: World, answer: dict) -> None:
@@ -371,6 +383,30 @@ CASES = [
         lambda w: w.as_a(REVIEW, {"id": w.friend.id}),
         _not_authorized("reviewReferral"),
     ),
+    Case(
+        "Mutation.changeReferralCode",
+        "take B's code as A's own",
+        lambda w: w.as_a(CHANGE, {"code": w.b.code}),
+        _code_unchanged("CODE_TAKEN"),
+    ),
+    Case(
+        "Mutation.changeReferralCode",
+        "change the code with a token for the other site",
+        lambda w: w.as_a(CHANGE, {"code": "ANNSCODE1"}, site="outlet"),
+        _code_unchanged("NO_ACCOUNT"),
+    ),
+    Case(
+        "Mutation.changeReferralCode",
+        "name B's id in an argument",
+        lambda w: w.as_a(f'mutation {{ changeReferralCode(code: "ANN2", customerId: "{w.b.id}") {{ error }} }}'),
+        lambda w, a: _refused_by_schema(a),
+    ),
+    Case(
+        "Query.programmeStats",
+        "read the programme's figures (a server-to-server field)",
+        lambda w: w.as_a(STATS, {"site": "default"}),
+        _not_authorized("programmeStats"),
+    ),
     Case("Mutation.sendReferralEmail", "send invites", _invite("default"), _sent_as_a),
     Case(
         "Mutation.sendReferralEmail",
@@ -421,6 +457,8 @@ ARGUMENTS = {
     "exportCustomer": (EXPORT, {"id": "customer-b"}),
     "eraseCustomer": (ERASE, {"id": "customer-b"}),
     "reviewReferral": (REVIEW, {"id": "customer-b"}),
+    "changeReferralCode": (CHANGE, {"code": "KEYED2026"}),
+    "programmeStats": (STATS, {"site": "default"}),
 }
 MODES = {"API_KEY": "aws_api_key", "AWS_IAM": "aws_iam"}
 
@@ -476,6 +514,7 @@ SAMPLES = {
     ("Mutation", "register"): "register.json",
     ("Mutation", "sendReferralEmail"): "send-referral-email.json",
     ("Customer", "referrals"): "customer-referrals.json",
+    ("Mutation", "changeReferralCode"): "change-referral-code.json",
 }
 
 

@@ -52,6 +52,7 @@ FLOWS: dict[str, list[tuple[str, str]]] = {
         ("UpdateItem", "claim friend 1"),
         ("UpdateItem", "claim friend 2"),
         ("SendBulkTemplatedEmail", "mail"),
+        ("UpdateItem", "programme figures"),
     ],
     # one new friend, both buckets part-spent earlier the same moment: each bucket's fresh write is refused
     # (it returns the stored TAT) and its queued write follows
@@ -63,6 +64,7 @@ FLOWS: dict[str, list[tuple[str, str]]] = {
         ("UpdateItem", "site bucket, queued"),
         ("UpdateItem", "claim friend 1"),
         ("SendBulkTemplatedEmail", "mail"),
+        ("UpdateItem", "programme figures"),
     ],
     # two new friends, SES refuses the second (once): its claim is released and both buckets refunded
     "send, SES refuses one": [
@@ -75,6 +77,7 @@ FLOWS: dict[str, list[tuple[str, str]]] = {
         ("DeleteItem", "release friend 2"),
         ("UpdateItem", "refund customer bucket"),
         ("UpdateItem", "refund site bucket"),
+        ("UpdateItem", "programme figures"),
     ],
 }
 FRIENDS = {"send": 2, "send again": 1, "send, SES refuses one": 2}

@@ -82,7 +82,7 @@ def test_the_jwt_authorizer_trusts_the_pool_and_clients_appsync_trusts():
     jwt = auth["Authorizers"]["CognitoJwt"]["JwtConfiguration"]
     pool = STACK.resources["GraphQLApi"]["Properties"]["UserPoolConfig"]
     issuer_text, issuer_names = jwt["issuer"]["Fn::Sub"]
-    assert issuer_text == "https://cognito-idp.${AWS::Region}.amazonaws.com/${Pool}"
+    assert issuer_text == "https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}/${Pool}"  # aws-cn's too
     assert issuer_names["Pool"] == pool["UserPoolId"]
     clients = pool["AppIdClientRegex"]["Fn::Sub"][1]["Client"]
     with_more, alone = jwt["audience"]["Fn::If"][1:]
@@ -123,3 +123,12 @@ def test_the_packaged_schema_is_the_projects_one(tmp_path, function):
     # and what make dev reads is no copy either: a link to the same file
     local = code_dir / "schema.graphql"
     assert local.is_symlink() and local.resolve() == (ROOT / "schema.graphql").resolve()
+
+
+def test_browsers_may_call_the_door():
+    # A page's POST with a token or JSON is preflighted (OPTIONS): API Gateway answers it from this, before the JWT
+    # authorizer; without it the browser blocks every call
+    cors = STACK.resources["HttpApi"]["Properties"]["CorsConfiguration"]
+    assert cors["AllowOrigins"] == {"Ref": "HttpApiAllowedOrigins"}
+    assert STACK.document["Parameters"]["HttpApiAllowedOrigins"]["Default"] == "*"
+    assert cors["AllowMethods"] == ["POST"] and {"authorization", "content-type"} <= set(cors["AllowHeaders"])
