@@ -88,3 +88,11 @@ def test_tables_whose_items_expire_have_ttl_on_expires_at():
     tables = STACK.of_type("AWS::DynamoDB::Table")
     for name in ("ReferralsTable", "InvitesTable"):
         assert tables[name]["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}, name
+
+
+def test_traces_keep_no_answers_or_errors():
+    # Tracer records a handler's return value and exception in X-Ray unless told not to; an export's answer is a
+    # customer's whole record
+    variables = STACK.document["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"
+    assert variables["POWERTOOLS_TRACER_CAPTURE_ERROR"] == "false"
