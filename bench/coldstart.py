@@ -121,33 +121,25 @@ def run(rounds: int = 15) -> list[dict[str, Any]]:
             env = _lambda_env(stack, name, built[name])
             samples[label].append(_time(python, "app", [built[name], *layers], env, made))
     baseline = statistics.median(samples["boto3"])
-    rows = []
-    for name in [*built, *first_use]:
-        median = statistics.median(samples[name])
-        shown = name if name in built else f"{first_use[name][0]}, then its {first_use[name][1]}()"
-        rows.append(
-            {
-                "figure": f"cold start: import {shown}",
-                "value": round(median * 1000, 1),
-                "unit": "ms",
-                "baseline": round(baseline * 1000, 1),
-                "baseline_name": "import boto3",
-                "ratio": round(median / baseline, 2),
-                "request_path": name.split("+")[0] in _request_path(stack),
-            }
-        )
-    lazy = statistics.median(samples[LAZY])
-    rows.append(
-        {
-            "figure": f"first registration or invite of an environment: import {LAZY}",
-            "value": round(lazy * 1000, 1),
+
+    def row(figure: str, sample: str, request_path: bool) -> dict[str, Any]:
+        median = statistics.median(samples[sample])
+        return {
+            "figure": figure,
+            "value": round(median * 1000, 1),
             "unit": "ms",
             "baseline": round(baseline * 1000, 1),
             "baseline_name": "import boto3",
-            "ratio": round(lazy / baseline, 2),
-            "request_path": False,  # not at cold start: referrals.emails imports it on first use
+            "ratio": round(median / baseline, 2),
+            "request_path": request_path,
         }
-    )
+
+    rows = []
+    for name in [*built, *first_use]:
+        shown = name if name in built else f"{first_use[name][0]}, then its {first_use[name][1]}()"
+        rows.append(row(f"cold start: import {shown}", name, name.split("+")[0] in _request_path(stack)))
+    # Not at cold start: referrals.emails imports it on first use
+    rows.append(row(f"first registration or invite of an environment: import {LAZY}", LAZY, False))
     return rows
 
 

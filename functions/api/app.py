@@ -173,15 +173,10 @@ def _http_engine() -> Any:
 
     from referrals.config import load_http_engine_settings
 
-    limits = load_http_engine_settings()
+    engine = load_http_engine_settings()
     schema = graphql_engine.load_schema(Path(__file__).with_name("schema.graphql").read_text())
     resolvers = {key: _in_process for key in app.routes()}
-    return graphql_engine.GraphQLEngine(
-        schema,
-        resolvers,
-        {"QueryDepthLimit": limits.query_depth_limit, "ResolverCountLimit": limits.resolver_count_limit},
-        introspection=limits.introspection,
-    )
+    return graphql_engine.GraphQLEngine(schema, resolvers, engine.limits, introspection=engine.introspection)
 
 
 def _in_process(event: dict[str, Any]) -> Any:

@@ -79,8 +79,8 @@ def _field(key: str) -> tuple[str, str]:
 ENGINE = graphql_engine.GraphQLEngine(
     SCHEMA,
     {_field(key): invoke(arn) for key, arn in settings.resolver_functions.items()},
-    {"QueryDepthLimit": settings.query_depth_limit, "ResolverCountLimit": settings.resolver_count_limit},
-    introspection=settings.introspection,
+    settings.engine.limits,
+    introspection=settings.engine.introspection,
 )
 
 

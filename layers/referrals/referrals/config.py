@@ -430,14 +430,13 @@ def load_public_key_settings() -> PublicKeySettings:
 
 @dataclass(frozen=True)
 class HttpDoorSettings:
-    """The HTTP API door's (functions/http_api): which function resolves each field, and AppSync's limits."""
+    """The HTTP API door's server route (functions/http_api): which function resolves each field, and AppSync's
+    limits."""
 
     region: str
     # "Type.field" -> the ARN of the function its AppSync resolver's data source invokes
     resolver_functions: dict[str, str]
-    query_depth_limit: int
-    resolver_count_limit: int
-    introspection: bool
+    engine: HttpEngineSettings
 
 
 _FIELD_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]*\.[_A-Za-z][_0-9A-Za-z]*")
@@ -451,6 +450,11 @@ class HttpEngineSettings:
     query_depth_limit: int
     resolver_count_limit: int
     introspection: bool
+
+    @property
+    def limits(self) -> dict[str, int]:
+        """As graphql_engine.GraphQLEngine takes them, by AppSync's names."""
+        return {"QueryDepthLimit": self.query_depth_limit, "ResolverCountLimit": self.resolver_count_limit}
 
 
 def load_http_engine_settings() -> HttpEngineSettings:
@@ -486,11 +490,5 @@ def load_http_door_settings() -> HttpDoorSettings:
     return HttpDoorSettings(
         region=_required(region, "the function's region, set by Lambda", _REGION_NAME),
         resolver_functions=functions,
-        query_depth_limit=int(
-            _required("QUERY_DEPTH_LIMIT", "AppSync's QueryDepthLimit, set by template.yaml", _LIMIT)
-        ),
-        resolver_count_limit=int(
-            _required("RESOLVER_COUNT_LIMIT", "AppSync's ResolverCountLimit, set by template.yaml", _LIMIT)
-        ),
-        introspection=os.environ.get("INTROSPECTION", "DISABLED").strip().upper() == "ENABLED",
+        engine=load_http_engine_settings(),
     )

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from referrals import codes, counting, emails, storage
+from referrals import codes, counting, emails, formats, storage
 from referrals.config import Settings, Site
 from referrals.errors import Busy, UnknownSite
 from referrals.sharing import share_urls
@@ -275,7 +275,7 @@ def register(
                 velocity,
                 count_shards,
                 referrer_site,
-                [storage.FigureChange(site.key, created_at[:10], "signUpsWithCode")] if referral else (),
+                [storage.FigureChange(site.key, formats.day(moment), "signUpsWithCode")] if referral else (),
             )
         except storage.AccountExists:
             return Registration(error="ACCOUNT_EXISTS")

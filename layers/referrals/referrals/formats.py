@@ -13,6 +13,11 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
+def day(moment: datetime) -> str:
+    """The UTC day a moment falls on, yyyy-mm-dd: what the programme's figures count by."""
+    return iso(moment)[:10]
+
+
 def parse_time(text: str) -> datetime:
     moment = datetime.fromisoformat(text)
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

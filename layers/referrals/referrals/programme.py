@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from referrals import storage
+from referrals import formats, storage
 from referrals.config import Settings
 from referrals.errors import Busy, InvalidInput, Refused
 
@@ -46,7 +46,7 @@ class ProgrammeStats:
 
 
 def today(now: datetime | None = None) -> str:
-    return (now or datetime.now(UTC)).astimezone(UTC).date().isoformat()
+    return formats.day(now or datetime.now(UTC))
 
 
 def count(site: str, figure: str, by: int = 1, now: datetime | None = None) -> bool:

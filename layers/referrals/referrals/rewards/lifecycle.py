@@ -10,12 +10,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
 from referrals import storage
 from referrals.config import RewardRules
+from referrals.formats import day
 
 
 class Status(StrEnum):
@@ -223,10 +224,6 @@ class Milestones:
     reversed_on: str | None  # the fall of their last qualifying order, while the referral stands reversed
 
 
-def _day(moment: datetime) -> str:
-    return moment.astimezone(UTC).date().isoformat()
-
-
 def _fall_moment(order: Order, rules: RewardRules, currency: str) -> datetime:
     """When a fallen qualifying order fell: its cancellation inside the window, else the refund that took it
     under the minimum."""
@@ -251,12 +248,12 @@ def milestones(
         for order in orders
         if order.placed_at is not None and _problem(order, rules, currency, registered_at) is None
     ]
-    qualified_on = _day(min(o.placed_at for o in qualifying if o.placed_at)) if qualifying else None
+    qualified_on = day(min(o.placed_at for o in qualifying if o.placed_at)) if qualifying else None
     reversed_on = None
     if after.status in (Status.REVERSED, Status.EXPIRED) and after.reason in (
         Reason.ORDER_CANCELLED,
         Reason.ORDER_REFUNDED,
     ):
         falls = [_fall_moment(o, rules, currency) for o in qualifying if fall_reason(o, rules, currency)]
-        reversed_on = _day(max(falls)) if falls else None
+        reversed_on = day(max(falls)) if falls else None
     return Milestones(qualified_on, reversed_on)

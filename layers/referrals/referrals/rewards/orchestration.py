@@ -20,7 +20,7 @@ from typing import Any
 from referrals import outbox, storage
 from referrals.config import RewardRules, Settings, Site
 from referrals.errors import Busy
-from referrals.formats import iso, parse_time
+from referrals.formats import day, iso, parse_time
 from referrals.rewards.events import _earned, _held, _qualified, _reversed
 from referrals.rewards.lifecycle import (
     DECIDED,
@@ -369,7 +369,7 @@ def _earn_or_cap(
     events = [_earned(site, referral, referral.pending_order_id, now)]
     settled = {"settled_at": iso(now), "due_shard": None, "due_at": None, **(also or {})}
     earned = {"status": Status.EARNED.value, "reason": None, "earned_order_id": referral.pending_order_id}
-    earned_today = storage.FigureChange(referral.site, iso(now)[:10], "rewardsEarned")
+    earned_today = storage.FigureChange(referral.site, day(now), "rewardsEarned")
     result = storage.commit(
         storage.LedgerChange(
             referral,

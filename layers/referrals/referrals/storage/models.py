@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import zlib
 from decimal import Decimal
+from functools import cache
 from typing import Any
 from urllib.parse import quote
 
@@ -340,6 +341,7 @@ class FiguresItem(Model):
     rewards_reversed = NumberAttribute(null=True, attr_name="rewardsReversed")
 
     @staticmethod
+    @cache
     def counter(figure: str) -> NumberAttribute:
         """The attribute of a figure named as the API names it (FIGURES)."""
         return {attribute.attr_name: attribute for attribute in FiguresItem.get_attributes().values()}[figure]
