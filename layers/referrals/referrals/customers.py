@@ -331,13 +331,12 @@ def change_referral_code(settings: Settings, caller: Caller, raw_code: Any, now:
         if problem is not None:
             return CodeChange(error="INVALID_DATA", field_errors=[FieldError("code", [problem.value])])
         assert code is not None
-        if account.code_changed_at and moment < datetime.fromisoformat(account.code_changed_at) + timedelta(
-            days=site.code_change_days
-        ):
+        last_change = formats.parse_time(account.code_changed_at) if account.code_changed_at else None
+        if last_change and moment < last_change + timedelta(days=site.code_change_days):
             return CodeChange(error="TOO_SOON")
         if len(account.former_codes or ()) >= codes.MAX_EARLIER_CODES:
             return CodeChange(error="TOO_MANY_CODES")
-        created_at = moment.isoformat(timespec="milliseconds")
+        created_at = formats.iso(moment)
         chosen = storage.CodeItem(
             codes.key(code),
             display=code,
