@@ -2,7 +2,7 @@
 
 Sign-ups, first qualifying orders and rewards are counted inside the transactions of the changes they count
 (storage.figures), so they are exact whatever the retries and redeliveries. Invites mailed and lookups of valid
-codes are counted by `count`, after the fact, in a transaction of their own.
+codes are counted by `count`, after the fact, by a plain update of items of their own (storage.count_figures).
 """
 
 from __future__ import annotations
